@@ -1,0 +1,116 @@
+//! SigLIP in candle: both towers, the embeddings and the logits.
+//!
+//! Mirrors transformers' `SiglipModel` (modeling_siglip.py). Each tower is callable on its
+//! own so that text embeddings can be cached and batched apart from images.
+
+pub mod config;
+mod encoder;
+pub mod files;
+mod text;
+mod vision;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+
+pub use config::SiglipConfig;
+use text::TextTower;
+use vision::VisionTower;
+
+/// A loaded SigLIP model.
+#[derive(Debug)]
+pub struct SiglipModel {
+    config: SiglipConfig,
+    vision: VisionTower,
+    text: TextTower,
+    /// `exp(logit_scale)`.
+    logit_scale: f32,
+    logit_bias: f32,
+    device: Device,
+}
+
+impl SiglipModel {
+    /// Loads f32 weights from one or more safetensors files (shards are merged).
+    pub fn load(config: SiglipConfig, weights: &[PathBuf], device: &Device) -> anyhow::Result<Self> {
+        let mut tensors = HashMap::new();
+        for path in weights {
+            let shard = candle_core::safetensors::load(path, &Device::Cpu)
+                .with_context(|| format!("reading weights {}", path.display()))?;
+            tensors.extend(shard);
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        Self::new(config, vb).context("the weights do not match config.json")
+    }
+
+    /// Builds the model from a `VarBuilder` rooted at the checkpoint's top level.
+    pub fn new(config: SiglipConfig, vb: VarBuilder) -> candle_core::Result<Self> {
+        let vision = VisionTower::new(&config.vision_config, vb.pp("vision_model"))?;
+        let text = TextTower::new(&config.text_config, vb.pp("text_model"))?;
+        let scalar = |name: &str| -> candle_core::Result<f32> {
+            vb.get(1, name)?.to_dtype(DType::F32)?.to_vec1::<f32>().map(|v| v[0])
+        };
+        Ok(Self {
+            logit_scale: scalar("logit_scale")?.exp(),
+            logit_bias: scalar("logit_bias")?,
+            device: vb.device().clone(),
+            config,
+            vision,
+            text,
+        })
+    }
+
+    /// The parsed `config.json`.
+    pub fn config(&self) -> &SiglipConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// `(height, width)` of the pixel input the vision tower expects.
+    pub fn image_size(&self) -> (usize, usize) {
+        self.config.vision_config.image_size.hw()
+    }
+
+    /// Width of both embeddings.
+    pub fn embedding_size(&self) -> usize {
+        self.config.vision_config.hidden_size
+    }
+
+    /// Unnormalised image features (`get_image_features`) of `[batch, 3, H, W]` pixels.
+    pub fn image_features(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        self.vision.forward(pixels)
+    }
+
+    /// Unnormalised text features (`get_text_features`) of `[batch, seq]` u32 ids.
+    pub fn text_features(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
+        self.text.forward(input_ids)
+    }
+
+    /// L2-normalised image embeddings, `[batch, embedding]`.
+    pub fn image_embeddings(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        l2_normalize(&self.image_features(pixels)?)
+    }
+
+    /// L2-normalised text embeddings, `[batch, embedding]`.
+    pub fn text_embeddings(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
+        l2_normalize(&self.text_features(input_ids)?)
+    }
+
+    /// `logits_per_image`: `exp(logit_scale) * image · textᵀ + logit_bias`, `[images, texts]`.
+    pub fn logits(&self, image_embeds: &Tensor, text_embeds: &Tensor) -> candle_core::Result<Tensor> {
+        let cosine = image_embeds.matmul(&text_embeds.t()?)?;
+        cosine.affine(self.logit_scale as f64, self.logit_bias as f64)
+    }
+
+}
+
+/// `x / ||x||₂` along the last dimension, as transformers does (no epsilon).
+pub fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
+}
