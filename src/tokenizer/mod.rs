@@ -39,17 +39,20 @@ pub struct SiglipTokenizer {
     max_length: usize,
 }
 
-/// A special token: its text in prompts and its id.
+/// A special token: its text in prompts, its id, and whether the text beside it loses its
+/// adjacent whitespace (`AddedToken.lstrip` / `rstrip`).
 #[derive(Debug, Clone)]
 struct Special {
     text: String,
     id: u32,
+    lstrip: bool,
+    rstrip: bool,
 }
 
 /// One piece of a prompt after special tokens are split out.
 enum Chunk<'a> {
     Text(&'a str),
-    Special(u32),
+    Special(&'a Special),
 }
 
 /// The parts of `tokenizer_config.json` that change tokenization.
@@ -60,6 +63,18 @@ struct TokenizerConfig {
     eos_token: TokenText,
     unk_token: TokenText,
     pad_token: TokenText,
+    /// Saved `AddedToken`s by id; their strip flags override SiglipTokenizer's defaults.
+    added_tokens_decoder: std::collections::HashMap<String, AddedToken>,
+}
+
+/// An `AddedToken` as `tokenizer_config.json` saves it.
+#[derive(Debug, serde::Deserialize)]
+struct AddedToken {
+    content: String,
+    #[serde(default)]
+    lstrip: bool,
+    #[serde(default)]
+    rstrip: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -69,6 +84,7 @@ impl Default for TokenizerConfig {
             eos_token: TokenText::Plain("</s>".into()),
             unk_token: TokenText::Plain("<unk>".into()),
             pad_token: TokenText::Plain("</s>".into()),
+            added_tokens_decoder: Default::default(),
         }
     }
 }
@@ -119,7 +135,17 @@ impl SiglipTokenizer {
 
     fn new(sp: SentencePiece, config: &TokenizerConfig, max_length: usize) -> anyhow::Result<Self> {
         anyhow::ensure!(max_length >= 1, "max_length must be at least 1");
-        let special = |t: &TokenText| Special { text: t.text().to_string(), id: sp.piece_to_id(t.text()) };
+        let special = |t: &TokenText| {
+            let text = t.text().to_string();
+            let saved = config.added_tokens_decoder.values().find(|a| a.content == text);
+            Special {
+                id: sp.piece_to_id(&text),
+                // SiglipTokenizer.__init__ makes its tokens with lstrip = rstrip = True.
+                lstrip: saved.is_none_or(|a| a.lstrip),
+                rstrip: saved.is_none_or(|a| a.rstrip),
+                text,
+            }
+        };
         let unk = special(&config.unk_token);
         Ok(Self {
             unk_pieces: sp.encode(&unk.text).len(),
@@ -163,9 +189,9 @@ impl SiglipTokenizer {
         let mut specials = Vec::new();
         for chunk in self.split_specials(&prefixed) {
             match chunk {
-                Chunk::Special(id) => {
+                Chunk::Special(special) => {
                     specials.push(ids.len());
-                    ids.push(id);
+                    ids.push(special.id);
                 }
                 Chunk::Text(text) => ids.extend(self.tokenize_chunk(text)),
             }
@@ -184,39 +210,39 @@ impl SiglipTokenizer {
         pieces[skip..].iter().map(|p| p.id).collect()
     }
 
-    /// The added-token trie split: special tokens become their own chunks, and the text
-    /// next to them loses its adjacent whitespace (`lstrip`/`rstrip` are on for all three).
-    fn split_specials<'a>(&self, text: &'a str) -> Vec<Chunk<'a>> {
+    /// The added-token trie split: special tokens become their own chunks; the text beside
+    /// one loses its adjacent whitespace where the token's `lstrip`/`rstrip` says so.
+    fn split_specials<'a>(&'a self, text: &'a str) -> Vec<Chunk<'a>> {
         let mut specials: Vec<&Special> = vec![&self.eos, &self.unk];
         specials.sort_by_key(|s| std::cmp::Reverse(s.text.len()));
         let mut chunks = Vec::new();
-        let mut start = 0;
-        let mut pos = 0;
+        let (mut start, mut pos) = (0, 0);
         while pos < text.len() {
-            let found = specials.iter().find(|s| !s.text.is_empty() && text[pos..].starts_with(&s.text));
-            match found {
+            let rest = &text[pos..];
+            match specials.iter().find(|s| !s.text.is_empty() && rest.starts_with(&s.text)) {
                 Some(special) => {
                     chunks.push(Chunk::Text(&text[start..pos]));
-                    chunks.push(Chunk::Special(special.id));
+                    chunks.push(Chunk::Special(special));
                     pos += special.text.len();
                     start = pos;
                 }
-                None => pos += text[pos..].chars().next().map_or(1, char::len_utf8),
+                None => pos += rest.chars().next().map_or(1, char::len_utf8),
             }
         }
         chunks.push(Chunk::Text(&text[start..]));
-        // Strip whitespace on both sides of every special token, then drop empty text.
-        let n = chunks.len();
-        let is_special = |c: Option<&Chunk>| matches!(c, Some(Chunk::Special(_)));
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            match chunks[i] {
-                Chunk::Special(id) => out.push(Chunk::Special(id)),
+        let special_at = |i: Option<usize>| match i.and_then(|i| chunks.get(i)) {
+            Some(Chunk::Special(s)) => Some(*s),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(chunks.len());
+        for (i, chunk) in chunks.iter().enumerate() {
+            match *chunk {
+                Chunk::Special(s) => out.push(Chunk::Special(s)),
                 Chunk::Text(mut t) => {
-                    if i > 0 && is_special(chunks.get(i - 1)) {
+                    if special_at(i.checked_sub(1)).is_some_and(|s| s.rstrip) {
                         t = t.trim_start_matches(canonical::is_python_space);
                     }
-                    if is_special(chunks.get(i + 1)) {
+                    if special_at(Some(i + 1)).is_some_and(|s| s.lstrip) {
                         t = t.trim_end_matches(canonical::is_python_space);
                     }
                     if !t.is_empty() {

@@ -1,0 +1,32 @@
+//! Shared helpers for the integration tests: fixture paths and reference files.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `tests/fixtures/<rel>`.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+/// A JSON reference file under `tests/fixtures/reference/`.
+pub fn reference_json(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(&format!("reference/{name}"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A JSON array of numbers as f32.
+pub fn floats(value: &serde_json::Value) -> Vec<f32> {
+    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
+}
+
+/// A JSON array of arrays of numbers as rows of f32.
+pub fn float_rows(value: &serde_json::Value) -> Vec<Vec<f32>> {
+    value.as_array().unwrap().iter().map(floats).collect()
+}
+
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
+}
