@@ -107,29 +107,32 @@ pub fn resolve(model: &str, revision: Option<&str>) -> anyhow::Result<ModelFiles
         bail!("model directory {model} does not exist");
     }
     let revision = revision.unwrap_or("main").to_string();
+    let cache = CacheOnly {
+        cache: Cache::from_env(),
+        id: model.to_string(),
+        revision: revision.clone(),
+    };
+    let cache_dir = cache.cache.path().display().to_string();
     if offline() {
-        let source = CacheOnly {
-            cache: Cache::from_env(),
-            id: model.to_string(),
-            revision: revision.clone(),
-        };
-        return collect(&source).with_context(|| {
+        return collect(&cache).with_context(|| {
             format!(
-                "model {model} (revision {revision}) is not in the Hugging Face cache at {} and \
-                 HF_HUB_OFFLINE is set; download it first, or pass --model /path/to/a/local/copy",
-                Cache::from_env().path().display()
+                "model {model} (revision {revision}) is not in the Hugging Face cache at \
+                 {cache_dir} and HF_HUB_OFFLINE is set; download it first, or pass \
+                 --model /path/to/a/local/copy"
             )
         });
     }
-    let hub = connect(model, &revision).with_context(|| {
-        format!(
-            "cannot reach the Hugging Face hub for model {model} (revision {revision}); \
-             pass --model /path/to/a/local/copy of the repository, or set HF_HUB_OFFLINE=1 \
-             to use the cache in {}",
-            Cache::from_env().path().display()
-        )
-    })?;
-    collect(&hub).with_context(|| format!("model {model} (revision {revision})"))
+    match connect(model, &revision) {
+        Ok(hub) => collect(&hub).with_context(|| format!("model {model} (revision {revision})")),
+        // Like huggingface_hub, fall back to a complete cached copy when the hub is unreachable.
+        Err(error) => collect(&cache).map_err(|_| {
+            error.context(format!(
+                "cannot reach the Hugging Face hub for model {model} (revision {revision}) and \
+                 the cache at {cache_dir} has no complete copy; pass --model \
+                 /path/to/a/local/copy of the repository"
+            ))
+        }),
+    }
 }
 
 /// True for strings that can only be meant as paths, never as `org/name` hub ids.
