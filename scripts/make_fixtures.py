@@ -20,14 +20,12 @@ import ast
 import glob
 import io
 import json
-import math
 import os
 import random
 import re
 import shutil
 import string
 import sys
-import tempfile
 import time
 import unicodedata
 import warnings
@@ -49,6 +47,7 @@ from transformers.image_utils import load_image  # noqa: E402
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil  # noqa: E402
 
 transformers.logging.set_verbosity_error()
+transformers.utils.logging.disable_progress_bar()
 torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -645,17 +644,17 @@ PNG_SPECS = [
     ("rgb_1000x10.png", "RGB", (1000, 10)),
     ("rgb_48x48.png", "RGB", (48, 48)),
     ("rgb_46x46.png", "RGB", (46, 46)),
-    ("rgb_200x150.png", "RGB", (200, 150)),
     ("rgba_31x29.png", "RGBA", (31, 29)),
     ("rgba_200x150.png", "RGBA", (200, 150)),
     ("l_31x29.png", "L", (31, 29)),
     ("l_200x150.png", "L", (200, 150)),
-    ("l_1000x10.png", "L", (1000, 10)),
     ("la_1x1.png", "LA", (1, 1)),
     ("la_200x150.png", "LA", (200, 150)),
     ("p_31x29.png", "P", (31, 29)),
     ("p_200x150.png", "P", (200, 150)),
     ("gray16_200x150.png", "I;16", (200, 150)),
+    # noiseless test pattern (zone plate, stripes, checkerboard): the 384x384 downscale case
+    ("rgb_pattern_640x480.png", "RGB-pattern", (640, 480)),
     # tRNS transparency without an alpha channel: transformers composites it onto white (see README)
     ("rgb_trns_61x43.png", "RGB+tRNS", (61, 43)),
     ("l_trns_40x30.png", "L+tRNS", (40, 30)),
@@ -667,7 +666,7 @@ TRNS_RGB = (10, 200, 30)
 TRNS_GRAY = 77
 
 PHOTOS = ["chelsea", "astronaut", "coffee", "rocket", "horse"]
-PHOTO_MAX_SIDE = 400
+PHOTO_MAX_SIDE = 256
 
 
 def photo_array(name):
@@ -695,6 +694,15 @@ def make_images():
         rgb = synth_rgb(w, h, seed=100 + i)
         if mode == "RGB":
             im = Image.fromarray(rgb, "RGB")
+        elif mode == "RGB-pattern":
+            # x-only chirp, y-only bands, checkerboard and a disc: sharp, high-frequency, compressible
+            y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+            chirp = 127.5 + 127.5 * np.cos(np.pi * x * x / (1.0 * w))
+            bands = np.where((y.astype(int) // (1 + y.astype(int) // 60)) % 2 == 0, 235.0, 15.0)
+            checker = np.where(((x.astype(int) // 8) + (y.astype(int) // 8)) % 2 == 0, 255.0, 0.0)
+            img = np.stack([chirp, bands, checker], -1)
+            img[(x - 0.3 * w) ** 2 + (y - 0.6 * h) ** 2 < (0.2 * h) ** 2] = [255, 255, 0]
+            im = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
         elif mode == "RGBA":
             im = Image.fromarray(np.dstack([rgb, synth_alpha(w, h, 200 + i)]), "RGBA")
         elif mode == "L":
@@ -735,7 +743,7 @@ def make_images():
         else:
             im.save(path, optimize=False)
         check = Image.open(path)
-        assert check.mode == mode.split("+")[0] and check.size == (w, h), (name, check.mode, check.size)
+        assert check.mode == mode.split("+")[0].split("-")[0] and check.size == (w, h), (name, check.mode, check.size)
         if "P" in mode or "tRNS" in mode:
             assert "transparency" in check.info, name
         made.append(name)
@@ -794,7 +802,7 @@ def make_images():
 # ---------------------------------------------------------------------------------------------
 
 FULL_IMAGES = ["chelsea.jpg", "astronaut.jpg", "coffee.jpg"]  # used by --full reference.json
-BIG_RESIZE = set(FULL_IMAGES + ["rgb_7x513.png", "rgb_1000x10.png", "rgb_1x1.png"])
+BIG_RESIZE = set(FULL_IMAGES + ["rgb_7x513.png", "rgb_1000x10.png", "rgb_1x1.png", "rgb_pattern_640x480.png"])
 
 OUTPUT_LABELS = [
     "cat",
@@ -915,8 +923,35 @@ def make_image_references(images, model_dirs):
                 assert np.array_equal(pv, raw.transpose(2, 0, 1)), name
             tensors[f"{name}@{mname}"] = np.ascontiguousarray(pv)
     np_save_file(dict(sorted(tensors.items())), os.path.join(REF, "pixel_values.safetensors"),
-                 metadata={"format": "np", "convention": "f32(u8*rescale_factor in f64), then (x-0.5)/0.5 in f32, CHW"})
+                 metadata={"format": "np"})  # one key only: the header's map order is not stable
     return tensors
+
+
+def reference_tokenize(text, sp):
+    """What SiglipTokenizer(text, padding="max_length", max_length=64, truncation=True) does, spelled
+    out with the raw SentencePieceProcessor (checked against the real thing on every case):
+      1. text = "▁" + text.replace("▁", " ")
+      2. split out the literal special tokens "</s>" and "<unk>" (no stripping around them)
+      3. each other chunk: canonicalise (lower, drop ASCII punctuation, \s+ -> " ", strip; the leading
+         "▁" survives), then sp.encode("<unk>" + chunk)[len(sp.encode("<unk>")):] (the "<unk>" prefix
+         stops SentencePiece from adding its dummy "▁" to chunks after a special token; a leading "▁"
+         is whitespace to SentencePiece, so the first chunk gets exactly one "▁")
+      4. drop a leading "▁" piece if a special token follows it
+      5. truncate to 63, append </s> (1) unless the last id already is 1, pad with 1 to 64."""
+    unk_len = len(sp.encode("<unk>"))
+    pieces = []
+    for part in re.split("(</s>|<unk>)", "▁" + text.replace("▁", " ")):
+        if part in ("</s>", "<unk>"):
+            pieces.append(part)
+        elif part:
+            enc = sp.encode("<unk>" + canonicalize(part), out_type=str)
+            pieces += enc[unk_len:] if len(enc) >= unk_len else enc
+    if len(pieces) > 1 and pieces[0] == "▁" and pieces[1] in ("</s>", "<unk>"):
+        pieces = pieces[1:]
+    ids = [sp.piece_to_id(p) for p in pieces][: MAX_LENGTH - 1]
+    if not ids or ids[-1] != 1:
+        ids.append(1)
+    return ids + [1] * (MAX_LENGTH - len(ids))
 
 
 def make_token_references(model_dirs):
@@ -931,9 +966,11 @@ def make_token_references(model_dirs):
         ids = tok(cases, padding="max_length", max_length=MAX_LENGTH, truncation=True)["input_ids"]
         ids16 = tok16(cases, padding="max_length", max_length=MAX_LENGTH, truncation=True)["input_ids"]
     assert ids == ids16, "SiglipTokenizer from tiny-p16 (with tokenizer.json) differs from tiny-p14's"
+    sp = spm.SentencePieceProcessor(model_file=SPM_PATH)
     out, n_fast_diff = [], 0
     for text, row in zip(cases, ids):
         assert len(row) == MAX_LENGTH
+        assert reference_tokenize(text, sp) == row, text
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pieces = tok.tokenize(text)
