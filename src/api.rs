@@ -47,3 +47,101 @@ pub struct ClassifyUsage {
     /// Same as `prompt_tokens`.
     pub total_tokens: usize,
 }
+
+/// `POST /v1/classify` JSON body (multipart forms are read into the same struct).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct ClassifyRequest {
+    /// Served model id; optional while one model is served.
+    pub model: Option<String>,
+    /// One image input.
+    pub image: Option<serde_json::Value>,
+    /// Several image inputs.
+    pub images: Option<Vec<serde_json::Value>>,
+    /// Candidate labels (`candidate_labels` also accepted).
+    #[serde(alias = "candidate_labels")]
+    pub labels: Option<Vec<String>>,
+    /// Prompt template; `{}` becomes the label.
+    pub hypothesis_template: Option<String>,
+    /// Keep the k best labels per image.
+    pub top_k: Option<usize>,
+}
+
+/// `POST /v1/embeddings` body (OpenAI-compatible).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct EmbeddingsRequest {
+    /// Served model id; optional while one model is served.
+    pub model: Option<String>,
+    /// A string, an array of strings, or an array mixing strings, text parts and image parts.
+    pub input: serde_json::Value,
+    /// `float` (default) or `base64`.
+    pub encoding_format: Option<String>,
+    /// Must equal the model's embedding size when given.
+    pub dimensions: Option<usize>,
+    /// `image` makes plain strings image inputs.
+    pub modality: Option<String>,
+}
+
+/// `POST /v1/embeddings` response.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingsResponse {
+    /// Always `"list"`.
+    pub object: &'static str,
+    /// One per input, in input order.
+    pub data: Vec<EmbeddingData>,
+    /// The served model id.
+    pub model: String,
+    /// Token positions the text tower read.
+    pub usage: EmbeddingsUsage,
+}
+
+/// One embedding.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingData {
+    /// Always `"embedding"`.
+    pub object: &'static str,
+    /// Position of the input.
+    pub index: usize,
+    /// Floats, or base64 of little-endian f32 bytes.
+    pub embedding: EmbeddingValue,
+}
+
+/// An embedding as the client asked for it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingValue {
+    /// `encoding_format: "float"`.
+    Float(Vec<f32>),
+    /// `encoding_format: "base64"`.
+    Base64(String),
+}
+
+/// Usage of an embeddings request.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmbeddingsUsage {
+    /// Token positions the text tower read (64 per text).
+    pub prompt_tokens: usize,
+    /// Same as `prompt_tokens`.
+    pub total_tokens: usize,
+}
+
+/// `GET /v1/models` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelCard {
+    /// Served model id.
+    pub id: String,
+    /// Always `"model"`.
+    pub object: &'static str,
+    /// Always 0.
+    pub created: u64,
+    /// Always `"siglip-server"`.
+    pub owned_by: &'static str,
+}
+
+/// `GET /v1/models` response.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelList {
+    /// Always `"list"`.
+    pub object: &'static str,
+    /// The served models.
+    pub data: Vec<ModelCard>,
+}

@@ -7,7 +7,8 @@ use anyhow::Context;
 use candle_core::{Device, Tensor};
 use image::RgbImage;
 
-use crate::model::{files, SiglipConfig, SiglipModel};
+use crate::model::files::{self, ModelFiles};
+use crate::model::{SiglipConfig, SiglipModel};
 use crate::preprocess::Preprocessor;
 use crate::tokenizer::SiglipTokenizer;
 
@@ -28,6 +29,11 @@ impl Checkpoint {
     /// Loads `model` (a local directory or a hub id) onto `device`.
     pub fn load(model: &str, revision: Option<&str>, device: &Device) -> anyhow::Result<Self> {
         let files = files::resolve(model, revision)?;
+        Self::from_files(&files, served_name(model), device)
+    }
+
+    /// Loads resolved files onto `device`, to be served as `name`.
+    pub fn from_files(files: &ModelFiles, name: String, device: &Device) -> anyhow::Result<Self> {
         let config = SiglipConfig::from_json(&std::fs::read_to_string(&files.config)?)
             .with_context(|| format!("parsing {}", files.config.display()))?;
         let preprocessor = Preprocessor::from_json(&std::fs::read_to_string(&files.preprocessor)?)
@@ -52,7 +58,7 @@ impl Checkpoint {
         );
         let model = SiglipModel::load(config, &files.weights, device)?;
         Ok(Self {
-            name: served_name(model),
+            name,
             model,
             tokenizer,
             preprocessor,
@@ -88,7 +94,7 @@ impl Checkpoint {
 }
 
 /// The served id: a local directory by its last component, a hub id as given.
-fn served_name(model: &str) -> String {
+pub fn served_name(model: &str) -> String {
     let path = Path::new(model);
     match path.file_name().and_then(|n| n.to_str()) {
         Some(name) if path.is_dir() => name.to_string(),

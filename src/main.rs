@@ -1,2 +1,122 @@
-//! placeholder while building
-fn main() {}
+//! The `siglip-server` command line: parse arguments, start logging, run a command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use siglip_server::checkpoint::{parse_device, Checkpoint};
+use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
+use siglip_server::classify::{self, DEFAULT_TEMPLATE};
+use siglip_server::image_decode::{decode_rgb, DecodeLimits};
+
+#[derive(Parser)]
+#[command(version, about = "SigLIP zero-shot image classification and embeddings")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OpenAI-compatible HTTP API.
+    Serve(ServeArgs),
+    /// Classify images once and print the /v1/classify response JSON.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Hugging Face hub id or local directory in the hub's layout.
+    #[arg(long, env = "SIGLIP_MODEL")]
+    model: String,
+    /// Hub revision (branch, tag or commit).
+    #[arg(long, env = "SIGLIP_REVISION")]
+    revision: Option<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, env = "SIGLIP_DEVICE", default_value = "cpu")]
+    device: String,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Candidate labels, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    labels: Vec<String>,
+    /// Prompt template; `{}` becomes the label.
+    #[arg(long, default_value = DEFAULT_TEMPLATE)]
+    hypothesis_template: String,
+    /// Keep only the k best labels per image.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+fn main() {
+    let result = match Cli::parse().command {
+        Command::Serve(args) => run_serve(args),
+        Command::Classify(args) => {
+            init_logging(LogFormat::Text, "warn");
+            run_classify(args)
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig::resolve(&args)?;
+    init_logging(config.log_format, "info");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(siglip_server::server::run(config))
+}
+
+fn run_classify(args: ClassifyArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.labels.iter().all(|l| !l.trim().is_empty()),
+        "labels must not be empty"
+    );
+    let device = parse_device(&args.model.device)?;
+    let checkpoint = Checkpoint::load(&args.model.model, args.model.revision.as_deref(), &device)?;
+    let images = args
+        .images
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            decode_rgb(&bytes, &DecodeLimits::default()).with_context(|| format!("decoding {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let prompts: Vec<String> = args
+        .labels
+        .iter()
+        .map(|label| classify::prompt(&args.hypothesis_template, label))
+        .collect();
+    let logits = checkpoint.logits(&images, &prompts)?;
+    let response = classify::response(
+        &checkpoint.name,
+        &args.labels,
+        &logits,
+        args.top_k,
+        checkpoint.tokenizer.max_length(),
+    );
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}

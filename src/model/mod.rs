@@ -77,6 +77,16 @@ impl SiglipModel {
         self.config.vision_config.image_size.hw()
     }
 
+    /// `exp(logit_scale)`.
+    pub fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    /// `logit_bias`.
+    pub fn logit_bias(&self) -> f32 {
+        self.logit_bias
+    }
+
     /// Width of both embeddings.
     pub fn embedding_size(&self) -> usize {
         self.config.vision_config.hidden_size

@@ -1,0 +1,170 @@
+//! `Engine`: the model behind two batching queues (one per tower) and the label cache.
+//!
+//! Request path: the handler decodes and preprocesses images on the blocking pool, then
+//! submits each image to the image queue and each uncached prompt to the text queue; the
+//! queues' model threads run batches; logits come from the two normalised embeddings.
+
+use std::sync::Arc;
+
+use candle_core::Tensor;
+use futures::future::try_join_all;
+
+use crate::batcher::{BatchError, BatchStats, Batcher, BatcherConfig};
+use crate::checkpoint::Checkpoint;
+use crate::config::ServeConfig;
+use crate::error::ApiError;
+use crate::label_cache::LabelCache;
+use crate::metrics::{Metrics, TowerLabels};
+use crate::model::SiglipModel;
+use crate::preprocess::Preprocessor;
+use crate::tokenizer::SiglipTokenizer;
+
+/// Pixel values of one image, CHW.
+pub type Pixels = Vec<f32>;
+
+/// An L2-normalised embedding.
+pub type Embedding = Arc<[f32]>;
+
+/// The serving side of a loaded checkpoint.
+pub struct Engine {
+    /// Served model id.
+    pub name: String,
+    /// Prompt to ids.
+    pub tokenizer: Arc<SiglipTokenizer>,
+    /// Decoded image to pixels.
+    pub preprocessor: Preprocessor,
+    /// Width of the embeddings.
+    pub embedding_size: usize,
+    logit_scale: f32,
+    logit_bias: f32,
+    images: Batcher<Pixels, Embedding>,
+    texts: Batcher<Vec<u32>, Embedding>,
+    labels: LabelCache,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Runs one tower on a batch of inputs and splits the embeddings back out, one per input.
+fn run_tower(
+    model: &SiglipModel,
+    rows: candle_core::Result<Vec<Tensor>>,
+    n: usize,
+    tower: fn(&SiglipModel, &Tensor) -> candle_core::Result<Tensor>,
+) -> Vec<Result<Embedding, String>> {
+    let result = rows
+        .and_then(|rows| Tensor::stack(&rows, 0))
+        .and_then(|batch| tower(model, &batch))
+        .and_then(|out| out.to_vec2::<f32>());
+    match result {
+        Ok(rows) => rows.into_iter().map(|r| Ok(Arc::from(r))).collect(),
+        Err(error) => {
+            tracing::error!(%error, "model failure");
+            vec![Err("the model failed on this batch".to_string()); n]
+        }
+    }
+}
+
+impl Engine {
+    /// Starts both queues' model threads. Needs a tokio runtime.
+    pub fn start(checkpoint: Checkpoint, config: &ServeConfig, metrics: Arc<Metrics>) -> Self {
+        let Checkpoint { name, model, tokenizer, preprocessor } = checkpoint;
+        let model = Arc::new(model);
+        let queue = |tower: &'static str| BatcherConfig {
+            max_batch_size: config.batching.max_batch_size,
+            max_wait: config.batching.max_wait(),
+            queue_capacity: config.batching.queue_capacity,
+            timeout: config.batching.request_timeout(),
+            observer: Some(observer(metrics.clone(), tower)),
+        };
+        let (h, w) = model.image_size();
+        let device = model.device().clone();
+        let image_model = model.clone();
+        let images = Batcher::spawn("image-tower", queue("image"), move |batch: Vec<Pixels>| {
+            let n = batch.len();
+            let rows = batch.into_iter().map(|p| Tensor::from_vec(p, (3, h, w), &device)).collect();
+            run_tower(&image_model, rows, n, SiglipModel::image_embeddings)
+        });
+        let text_model = model.clone();
+        let text_device = model.device().clone();
+        let texts = Batcher::spawn("text-tower", queue("text"), move |batch: Vec<Vec<u32>>| {
+            let n = batch.len();
+            let rows = batch.into_iter().map(|ids| Tensor::new(ids, &text_device)).collect();
+            run_tower(&text_model, rows, n, SiglipModel::text_embeddings)
+        });
+        Self {
+            name,
+            embedding_size: model.embedding_size(),
+            logit_scale: model.logit_scale(),
+            logit_bias: model.logit_bias(),
+            tokenizer: Arc::new(tokenizer),
+            preprocessor,
+            images,
+            texts,
+            labels: LabelCache::new(config.label_cache.capacity),
+            metrics,
+        }
+    }
+
+    /// Image embeddings of preprocessed images, batched with other requests' images.
+    pub async fn embed_images(&self, pixels: Vec<Pixels>) -> Result<Vec<Embedding>, ApiError> {
+        try_join_all(pixels.into_iter().map(|p| self.images.submit(p)))
+            .await
+            .map_err(queue_error)
+    }
+
+    /// Text embeddings of prompts; cached prompts skip the text tower.
+    pub async fn embed_prompts(&self, prompts: &[String]) -> Result<Vec<Embedding>, ApiError> {
+        try_join_all(prompts.iter().map(|prompt| self.embed_prompt(prompt))).await
+    }
+
+    async fn embed_prompt(&self, prompt: &str) -> Result<Embedding, ApiError> {
+        if let Some(hit) = self.labels.get(prompt) {
+            self.metrics.label_cache_hits.inc();
+            return Ok(hit);
+        }
+        self.metrics.label_cache_misses.inc();
+        let embedding = self.texts.submit(self.tokenizer.encode(prompt)).await.map_err(queue_error)?;
+        self.labels.insert(prompt.to_string(), embedding.clone());
+        Ok(embedding)
+    }
+
+    /// `exp(logit_scale) * image · text + logit_bias`.
+    pub fn logit(&self, image: &[f32], text: &[f32]) -> f32 {
+        let cosine: f32 = image.iter().zip(text).map(|(a, b)| a * b).sum();
+        cosine * self.logit_scale + self.logit_bias
+    }
+
+    /// Entries waiting in the image and text queues.
+    pub fn queue_depths(&self) -> (usize, usize) {
+        (self.images.queue_depth(), self.texts.queue_depth())
+    }
+
+    /// Stops both queues after their accepted entries finish.
+    pub async fn shutdown(&self) {
+        self.images.shutdown().await;
+        self.texts.shutdown().await;
+    }
+}
+
+fn observer(metrics: Arc<Metrics>, tower: &'static str) -> crate::batcher::BatchObserver {
+    Arc::new(move |stats: &BatchStats| {
+        let labels = TowerLabels { tower };
+        metrics.batch_size.get_or_create(&labels).observe(stats.size as f64);
+        metrics.queue_seconds.get_or_create(&labels).observe(stats.queue_wait_oldest.as_secs_f64());
+        metrics.inference_seconds.get_or_create(&labels).observe(stats.compute.as_secs_f64());
+    })
+}
+
+fn queue_error(error: BatchError) -> ApiError {
+    match error {
+        BatchError::QueueFull => ApiError::queue_full(1),
+        BatchError::Timeout => ApiError::timeout(),
+        BatchError::ShuttingDown => ApiError::unavailable("the server is shutting down"),
+        BatchError::Failed(detail) => ApiError::internal(detail),
+    }
+}

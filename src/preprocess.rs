@@ -1,0 +1,288 @@
+//! Decoded RGB image -> normalised CHW `f32` pixels, exactly as `SiglipImageProcessorPil`.
+//!
+//! transformers resizes the `u8` image with Pillow's `Image.resize(size, BICUBIC)`
+//! ([`resize_bicubic`], a port of `libImaging/Resample.c`), then computes
+//! `f32(u8 as f64 * rescale_factor)` and `(x - mean) / std` in f32. [`Preprocessor`] does the
+//! same with the same rounding, so its output is bit-identical to transformers' PIL path for the
+//! same decoded pixels. Settings come from the model's `preprocessor_config.json`.
+
+mod json;
+mod resize;
+
+use std::borrow::Cow;
+
+use image::RgbImage;
+
+use json::Json;
+pub use resize::resize_bicubic;
+
+/// `SiglipImageProcessorPil`'s settings, as read from a hub `preprocessor_config.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Preprocessor {
+    /// Output width in pixels (`size.width`).
+    pub width: u32,
+    /// Output height in pixels (`size.height`).
+    pub height: u32,
+    /// Multiplier applied to each `u8` sample, in f64, before the cast to f32 (`rescale_factor`).
+    pub rescale_factor: f64,
+    /// Per-channel mean subtracted after rescaling (`image_mean`).
+    pub image_mean: [f32; 3],
+    /// Per-channel divisor applied after the mean (`image_std`).
+    pub image_std: [f32; 3],
+    /// Resize to `width` x `height` with PIL bicubic (`do_resize`).
+    pub do_resize: bool,
+    /// Multiply by `rescale_factor` (`do_rescale`).
+    pub do_rescale: bool,
+    /// Subtract `image_mean` and divide by `image_std` (`do_normalize`).
+    pub do_normalize: bool,
+}
+
+impl Default for Preprocessor {
+    /// `SiglipImageProcessor`'s class defaults: 224x224, 1/255, mean = std = 0.5, all steps on.
+    fn default() -> Self {
+        Self {
+            width: 224,
+            height: 224,
+            rescale_factor: 1.0 / 255.0,
+            image_mean: [0.5; 3],
+            image_std: [0.5; 3],
+            do_resize: true,
+            do_rescale: true,
+            do_normalize: true,
+        }
+    }
+}
+
+/// Why a `preprocessor_config.json` cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The text is not JSON, or not a JSON object.
+    #[error("preprocessor_config.json is not a valid JSON object: {0}")]
+    Json(String),
+    /// A key holds a value SigLIP's PIL processor would reject or that this port does not
+    /// reproduce.
+    #[error("preprocessor_config.json: `{key}` {problem}")]
+    Field {
+        /// The offending key.
+        key: String,
+        /// What is wrong with its value.
+        problem: String,
+    },
+}
+
+impl Preprocessor {
+    /// Reads a Hugging Face `preprocessor_config.json`; missing keys keep [`Preprocessor::default`].
+    ///
+    /// `size` may be `{"height", "width"}` or `[height, width]`. `{"shortest_edge"}` (or a bare
+    /// number, which transformers reads as `shortest_edge`) is rejected: SigLIP's processor then
+    /// keeps the aspect ratio instead of producing a fixed-size image. `resample` must be 3
+    /// (bicubic). `image_mean` / `image_std` may be one number or three. A `null` `do_*` flag
+    /// means false, as in Python; other `null`s are rejected. Center cropping and padding
+    /// (`do_center_crop`, `do_pad`), which SigLIP does not use, are rejected when enabled.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let Json::Object(fields) = Json::parse(text).map_err(ConfigError::Json)? else {
+            return Err(ConfigError::Json("the top level is not an object".into()));
+        };
+        let mut config = Self::default();
+        for (key, value) in &fields {
+            let field = |problem: &str| ConfigError::Field {
+                key: key.clone(),
+                problem: problem.into(),
+            };
+            let flag = || match value {
+                Json::Bool(b) => Ok(*b),
+                Json::Null => Ok(false),
+                _ => Err(field("must be true, false or null")),
+            };
+            let number = || value.as_f64().ok_or_else(|| field("must be a number"));
+            let per_channel = || match value {
+                Json::Number(v) => Ok([*v as f32; 3]),
+                Json::Array(items) if items.len() == 3 => {
+                    let mut out = [0f32; 3];
+                    for (o, item) in out.iter_mut().zip(items) {
+                        *o = item.as_f64().ok_or_else(|| field("must hold numbers"))? as f32;
+                    }
+                    Ok(out)
+                }
+                _ => Err(field("must be a number or a list of 3 numbers")),
+            };
+            match key.as_str() {
+                "size" => (config.height, config.width) = fixed_size(value).map_err(field)?,
+                "resample" if value.as_f64() != Some(3.0) => {
+                    return Err(field("must be 3 (bicubic), the only filter this port implements"));
+                }
+                "rescale_factor" => config.rescale_factor = number()?,
+                "image_mean" => config.image_mean = per_channel()?,
+                "image_std" => config.image_std = per_channel()?,
+                "do_resize" => config.do_resize = flag()?,
+                "do_rescale" => config.do_rescale = flag()?,
+                "do_normalize" => config.do_normalize = flag()?,
+                "do_center_crop" | "do_pad" if flag()? => {
+                    return Err(field("is not supported: SigLIP neither crops nor pads"));
+                }
+                _ => {}
+            }
+        }
+        Ok(config)
+    }
+
+    /// Width and height of the output for `rgb`: the configured size, or the image's own size
+    /// when `do_resize` is off (as in transformers).
+    pub fn output_size(&self, rgb: &RgbImage) -> (u32, u32) {
+        if self.do_resize {
+            (self.width, self.height)
+        } else {
+            rgb.dimensions()
+        }
+    }
+
+    /// `pixel_values` for one image: CHW `f32`, `3 * height * width` long (see
+    /// [`Preprocessor::output_size`]), bit-identical to `SiglipImageProcessorPil`.
+    pub fn pixel_values(&self, rgb: &RgbImage) -> Vec<f32> {
+        let (width, height) = self.output_size(rgb);
+        let mut out = vec![0f32; 3 * width as usize * height as usize];
+        self.pixel_values_into(rgb, &mut out);
+        out
+    }
+
+    /// Writes [`Preprocessor::pixel_values`] into `out`, e.g. one image's slot of a batch.
+    ///
+    /// # Panics
+    ///
+    /// If `out.len()` is not `3 * width * height` of [`Preprocessor::output_size`].
+    pub fn pixel_values_into(&self, rgb: &RgbImage, out: &mut [f32]) {
+        let (width, height) = self.output_size(rgb);
+        let resized = if rgb.dimensions() == (width, height) {
+            Cow::Borrowed(rgb)
+        } else {
+            Cow::Owned(resize_bicubic(rgb, width, height))
+        };
+        let plane = width as usize * height as usize;
+        assert_eq!(out.len(), 3 * plane, "pixel buffer must hold 3 x {width} x {height}");
+        let table = self.value_table();
+        let (red, rest) = out.split_at_mut(plane);
+        let (green, blue) = rest.split_at_mut(plane);
+        let planes = red.iter_mut().zip(green.iter_mut()).zip(blue.iter_mut());
+        for (((r, g), b), p) in planes.zip(resized.as_raw().chunks_exact(3)) {
+            *r = table[0][usize::from(p[0])];
+            *g = table[1][usize::from(p[1])];
+            *b = table[2][usize::from(p[2])];
+        }
+    }
+
+    /// The output value of every `u8` sample per channel, computed as transformers does:
+    /// `rescale` multiplies in f64 then casts to f32, `normalize` works in f32.
+    fn value_table(&self) -> [[f32; 256]; 3] {
+        let mut table = [[0f32; 256]; 3];
+        for (channel, values) in table.iter_mut().enumerate() {
+            for (sample, value) in values.iter_mut().enumerate() {
+                let mut x = sample as f32;
+                if self.do_rescale {
+                    x = (sample as f64 * self.rescale_factor) as f32;
+                }
+                if self.do_normalize {
+                    x = (x - self.image_mean[channel]) / self.image_std[channel];
+                }
+                *value = x;
+            }
+        }
+        table
+    }
+}
+
+/// `(height, width)` from a `size` value, or why it is not a fixed size.
+fn fixed_size(value: &Json) -> Result<(u32, u32), &'static str> {
+    let dimension = |v: Option<&Json>| {
+        v.and_then(Json::as_f64)
+            .filter(|d| d.fract() == 0.0 && *d >= 1.0 && *d <= f64::from(u32::MAX))
+            .map(|d| d as u32)
+            .ok_or("must give height and width as positive integers")
+    };
+    match value {
+        Json::Object(fields) => {
+            let get = |name: &str| fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+            let aspect_keys = ["shortest_edge", "longest_edge", "max_height", "max_width"];
+            if aspect_keys.iter().any(|k| get(k).is_some()) {
+                return Err("keeps the aspect ratio (shortest_edge and the like); SigLIP needs \
+                            {\"height\", \"width\"}");
+            }
+            Ok((dimension(get("height"))?, dimension(get("width"))?))
+        }
+        Json::Array(items) if items.len() == 2 => {
+            Ok((dimension(items.first())?, dimension(items.get(1))?))
+        }
+        Json::Number(_) => Err("is a single number, which transformers reads as shortest_edge \
+                                (aspect ratio kept); SigLIP needs {\"height\", \"width\"}"),
+        _ => Err("must be {\"height\": H, \"width\": W}"),
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_error(text: &str) -> String {
+        match Preprocessor::from_json(text) {
+            Err(ConfigError::Field { key, .. }) => key,
+            other => panic!("{text}: expected a field error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_hub_configs() {
+        assert_eq!(Preprocessor::from_json("{}").unwrap(), Preprocessor::default());
+        let base = r#"{"do_normalize": true, "do_rescale": true, "do_resize": true,
+            "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "SiglipImageProcessor",
+            "image_std": [0.5, 0.5, 0.5], "processor_class": "SiglipProcessor", "resample": 3,
+            "rescale_factor": 0.00392156862745098, "size": {"height": 384, "width": 384}}"#;
+        let config = Preprocessor::from_json(base).unwrap();
+        assert_eq!((config.width, config.height), (384, 384));
+        assert_eq!(config.rescale_factor, 1.0 / 255.0);
+        let custom = r#"{"size": [40, 70], "image_mean": 0.25, "do_resize": null}"#;
+        let config = Preprocessor::from_json(custom).unwrap();
+        assert_eq!((config.height, config.width, config.do_resize), (40, 70, false));
+        assert_eq!(config.image_mean, [0.25; 3]);
+    }
+
+    #[test]
+    fn rejects_what_siglip_would_not_produce() {
+        assert_eq!(field_error(r#"{"size": {"shortest_edge": 384}}"#), "size");
+        assert_eq!(field_error(r#"{"size": 384}"#), "size");
+        assert_eq!(field_error(r#"{"size": {"height": 0, "width": 5}}"#), "size");
+        assert_eq!(field_error(r#"{"size": null}"#), "size");
+        assert_eq!(field_error(r#"{"resample": 2}"#), "resample");
+        assert_eq!(field_error(r#"{"image_std": [1, 2]}"#), "image_std");
+        assert_eq!(field_error(r#"{"do_center_crop": true}"#), "do_center_crop");
+        assert!(matches!(Preprocessor::from_json("[]"), Err(ConfigError::Json(_))));
+        assert!(matches!(Preprocessor::from_json("{"), Err(ConfigError::Json(_))));
+    }
+
+    #[test]
+    fn values_follow_numpy_rounding() {
+        let table = Preprocessor::default().value_table();
+        assert_eq!(table[0][0], -1.0);
+        assert_eq!(table[2][255], 1.0);
+        // rescale: f64 product cast to f32; normalize: f32 arithmetic.
+        let x = (128.0f64 * (1.0 / 255.0)) as f32;
+        assert_eq!(table[1][128].to_bits(), ((x - 0.5) / 0.5).to_bits());
+    }
+
+    #[test]
+    fn pixel_values_are_planar_chw() {
+        let rgb = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 255, 255]).unwrap();
+        let config = Preprocessor { do_resize: false, ..Preprocessor::default() };
+        assert_eq!(config.output_size(&rgb), (2, 1));
+        assert_eq!(config.pixel_values(&rgb), [1.0, -1.0, -1.0, 1.0, -1.0, 1.0]);
+        let resized = Preprocessor { width: 3, height: 2, ..config.clone() };
+        let resized = Preprocessor { do_resize: true, ..resized };
+        assert_eq!(resized.pixel_values(&rgb).len(), 3 * 3 * 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "pixel buffer")]
+    fn pixel_values_into_checks_the_buffer() {
+        let rgb = RgbImage::new(4, 4);
+        Preprocessor::default().pixel_values_into(&rgb, &mut [0.0; 10]);
+    }
+}

@@ -1,0 +1,149 @@
+//! Image inputs given as http(s) URLs: off unless configured. Each hop of a redirect chain is
+//! re-checked (scheme, and every resolved address against the private-address rule), with
+//! connect and total timeouts and a size cap. Runs on the blocking pool.
+
+use std::io::Read;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::config::UrlFetchConfig;
+use crate::error::ApiError;
+
+/// A configured fetcher.
+#[derive(Debug, Clone)]
+pub struct UrlFetcher {
+    agent: ureq::Agent,
+    config: UrlFetchConfig,
+}
+
+/// Whether an address is private, loopback, link-local or otherwise not on the public internet.
+pub fn is_non_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_non_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+fn url_error(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("image_url_error", message)
+}
+
+impl UrlFetcher {
+    /// A fetcher with `config`'s timeouts and address rule.
+    pub fn new(config: &UrlFetchConfig) -> Self {
+        let allow_private = config.allow_private_addresses;
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_millis(config.connect_timeout_ms))
+            .timeout(Duration::from_millis(config.total_timeout_ms))
+            .redirects(0)
+            .resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
+                let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+                let allowed: Vec<SocketAddr> = addresses
+                    .into_iter()
+                    .filter(|a| allow_private || !is_non_public(a.ip()))
+                    .collect();
+                if allowed.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        "the host resolves only to private, loopback or link-local addresses",
+                    ));
+                }
+                Ok(allowed)
+            })
+            .build();
+        Self { agent, config: config.clone() }
+    }
+
+    /// Whether URL inputs are accepted at all.
+    pub fn enabled(&self) -> bool {
+        self.config.enabled
+    }
+
+    /// Downloads an image body, following and re-checking redirects.
+    pub fn fetch(&self, url: &str) -> Result<Vec<u8>, ApiError> {
+        if !self.config.enabled {
+            return Err(ApiError::bad_request(
+                "image_url_disabled",
+                "image URLs are not enabled on this server; send the image as base64 or a data URL",
+            ));
+        }
+        let mut current = url::Url::parse(url).map_err(|e| url_error(format!("bad image URL: {e}")))?;
+        for _ in 0..=self.config.max_redirects {
+            if !matches!(current.scheme(), "http" | "https") {
+                return Err(url_error("image URLs must be http or https"));
+            }
+            let response = match self.agent.request_url("GET", &current).call() {
+                Ok(response) => response,
+                Err(ureq::Error::Status(code, _)) => {
+                    return Err(url_error(format!("fetching the image URL gave HTTP {code}")))
+                }
+                Err(error) => return Err(url_error(format!("cannot fetch the image URL: {error}"))),
+            };
+            if (300..400).contains(&response.status()) {
+                let location = response
+                    .header("location")
+                    .ok_or_else(|| url_error("the image URL redirects without a Location"))?;
+                current = current
+                    .join(location)
+                    .map_err(|e| url_error(format!("bad redirect from the image URL: {e}")))?;
+                continue;
+            }
+            let mut body = Vec::new();
+            response
+                .into_reader()
+                .take(self.config.max_bytes + 1)
+                .read_to_end(&mut body)
+                .map_err(|e| url_error(format!("reading the image URL failed: {e}")))?;
+            if body.len() as u64 > self.config.max_bytes {
+                return Err(ApiError::too_large(
+                    Some("image"),
+                    "image_too_large",
+                    format!("the image at the URL is larger than {} bytes", self.config.max_bytes),
+                ));
+            }
+            return Ok(body);
+        }
+        Err(url_error("the image URL redirects too many times"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_addresses_are_recognised() {
+        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+            assert!(is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+            assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn disabled_fetcher_refuses() {
+        let fetcher = UrlFetcher::new(&UrlFetchConfig::default());
+        assert_eq!(fetcher.fetch("http://example.com/x.png").unwrap_err().code, "image_url_disabled");
+    }
+}
