@@ -33,7 +33,7 @@
 //! - **Hand-off slot** (mpsc of capacity 1). The collector reserves it *before* forming a batch,
 //!   so at most one formed batch waits while the model computes the previous one, and entries
 //!   that arrive meanwhile go into the batch after it.
-//! - **Model thread** (std thread named after the model, owns `run`). Takes batches from the
+//! - **Model thread** (std thread named `name`, owns `run`). Takes batches from the
 //!   slot until the collector has gone, drops dead entries, calls `run` (panics caught), sends
 //!   each result on its entry's reply channel, then reports [`BatchStats`] to the observer.
 //!   When the slot closes it drops `run`, then its exit signal.
@@ -218,7 +218,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
     /// Queues one entry and waits for its result. Never blocks the async runtime; a full queue
     /// is [`BatchError::QueueFull`] at once. Dropping the returned future cancels the entry.
     pub async fn submit(&self, item: I) -> Result<O, BatchError> {
-        let permit = match Arc::clone(&self.shared.admission).acquire_owned().await.map_err(|_| TryAcquireError::Closed) {
+        let permit = match Arc::clone(&self.shared.admission).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::NoPermits) => return Err(BatchError::QueueFull),
             Err(TryAcquireError::Closed) => return Err(BatchError::ShuttingDown),

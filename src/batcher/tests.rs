@@ -84,6 +84,13 @@ async fn finish<T>(handle: JoinHandle<T>) -> T {
     handle.await.unwrap()
 }
 
+/// `submit` that must answer without waiting: `None` if it did not (1 ms on the paused clock).
+async fn submit_now(batcher: &Batcher<u32, u32>, item: u32) -> Option<Result<u32, BatchError>> {
+    tokio::time::timeout(Duration::from_millis(1), batcher.submit(item))
+        .await
+        .ok()
+}
+
 fn submit(batcher: &Batcher<u32, u32>, item: u32) -> JoinHandle<Result<u32, BatchError>> {
     let batcher = batcher.clone();
     tokio::spawn(async move { batcher.submit(item).await })
@@ -168,9 +175,10 @@ async fn full_queue_rejects_at_once_and_depth_returns_to_zero() {
 
     let waiting = [submit(&batcher, 1), submit(&batcher, 2)];
     depth_reaches(&batcher, 2).await;
-    let start = Instant::now();
-    assert_eq!(batcher.submit(3).await, Err(BatchError::QueueFull));
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(
+        submit_now(&batcher, 3).await,
+        Some(Err(BatchError::QueueFull))
+    );
     assert_eq!(batcher.queue_depth(), 2);
 
     probe.release(3);
@@ -299,7 +307,10 @@ async fn shutdown_finishes_queued_entries_then_refuses() {
         tokio::spawn(async move { batcher.shutdown().await })
     };
     spin_until(|| batcher.shared.admission.is_closed().then_some(())).await;
-    assert_eq!(batcher.submit(3).await, Err(BatchError::ShuttingDown));
+    assert_eq!(
+        submit_now(&batcher, 3).await,
+        Some(Err(BatchError::ShuttingDown))
+    );
     assert!(!stopping.is_finished());
 
     probe.release(3);
@@ -314,5 +325,36 @@ async fn shutdown_finishes_queued_entries_then_refuses() {
         probe.batches.try_recv(),
         Err(std_mpsc::TryRecvError::Disconnected)
     );
-    assert_eq!(batcher.submit(4).await, Err(BatchError::ShuttingDown));
+    assert_eq!(
+        submit_now(&batcher, 4).await,
+        Some(Err(BatchError::ShuttingDown))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn entry_sent_just_after_the_close_marker_is_still_served() {
+    // The race `shutdown` leaves open: a submit took its permit before admission closed and
+    // sent its entry after the close marker. Built by hand, as no ordering of tasks shows it.
+    let (batcher, probe) = probed(config(1, LONG, 2 * LONG));
+    probe.release(1);
+    let permit = Arc::clone(&batcher.shared.admission)
+        .try_acquire_owned()
+        .unwrap();
+    let (reply, mut result) = oneshot::channel();
+    let now = Instant::now();
+    let late = Entry {
+        item: 7,
+        reply,
+        submitted: now,
+        deadline: now + LONG,
+        _admission: permit,
+    };
+    assert!(batcher.shared.queue.send(Message::Close).is_ok());
+    assert!(batcher.shared.queue.send(Message::Entry(late)).is_ok());
+    assert_eq!(spin_until(|| result.try_recv().ok()).await, Ok(70));
+    let stopping = {
+        let batcher = batcher.clone();
+        tokio::spawn(async move { batcher.shutdown().await })
+    };
+    finish(stopping).await;
 }
