@@ -67,20 +67,34 @@ impl Checkpoint {
 
     /// Pixel values of `images`, `[n, 3, H, W]` on the model's device.
     pub fn pixel_batch(&self, images: &[RgbImage]) -> anyhow::Result<Tensor> {
-        let (h, w) = (self.preprocessor.height as usize, self.preprocessor.width as usize);
+        let (h, w) = (
+            self.preprocessor.height as usize,
+            self.preprocessor.width as usize,
+        );
         let per_image = 3 * h * w;
         let mut data = vec![0f32; images.len() * per_image];
         for (image, out) in images.iter().zip(data.chunks_exact_mut(per_image)) {
             self.preprocessor.pixel_values_into(image, out);
         }
-        Ok(Tensor::from_vec(data, (images.len(), 3, h, w), self.model.device())?)
+        Ok(Tensor::from_vec(
+            data,
+            (images.len(), 3, h, w),
+            self.model.device(),
+        )?)
     }
 
     /// Token ids of `prompts`, `[n, 64]` on the model's device.
     pub fn id_batch(&self, prompts: &[String]) -> anyhow::Result<Tensor> {
         let len = self.tokenizer.max_length();
-        let ids: Vec<u32> = prompts.iter().flat_map(|p| self.tokenizer.encode(p)).collect();
-        Ok(Tensor::from_vec(ids, (prompts.len(), len), self.model.device())?)
+        let ids: Vec<u32> = prompts
+            .iter()
+            .flat_map(|p| self.tokenizer.encode(p))
+            .collect();
+        Ok(Tensor::from_vec(
+            ids,
+            (prompts.len(), len),
+            self.model.device(),
+        )?)
     }
 }
 
@@ -112,7 +126,9 @@ pub fn parse_device(spec: &str) -> anyhow::Result<Device> {
                 Some(rest) => rest
                     .strip_prefix(':')
                     .and_then(|n| n.parse::<usize>().ok())
-                    .with_context(|| format!("bad device {other:?}: expected cpu, cuda or cuda:N"))?,
+                    .with_context(|| {
+                        format!("bad device {other:?}: expected cpu, cuda or cuda:N")
+                    })?,
                 None => anyhow::bail!("bad device {other:?}: expected cpu, cuda or cuda:N"),
             };
             cuda_device(ordinal)

@@ -20,17 +20,30 @@ pub fn sigmoid(x: f32) -> f32 {
 
 /// One image's labels ranked by score, highest first (ties keep the request's order),
 /// keeping the best `top_k` when given.
-pub fn rank(index: usize, labels: &[String], logits: &[f32], top_k: Option<usize>) -> Classification {
+pub fn rank(
+    index: usize,
+    labels: &[String],
+    logits: &[f32],
+    top_k: Option<usize>,
+) -> Classification {
     let mut scores: Vec<LabelScore> = labels
         .iter()
         .zip(logits)
-        .map(|(label, &logit)| LabelScore { label: label.clone(), score: sigmoid(logit), logit })
+        .map(|(label, &logit)| LabelScore {
+            label: label.clone(),
+            score: sigmoid(logit),
+            logit,
+        })
         .collect();
     scores.sort_by(|a, b| b.logit.total_cmp(&a.logit));
     if let Some(k) = top_k {
         scores.truncate(k);
     }
-    Classification { object: "classification", index, scores }
+    Classification {
+        object: "classification",
+        index,
+        scores,
+    }
 }
 
 /// The `/v1/classify` response for a `[images, labels]` logits matrix.
@@ -50,7 +63,11 @@ pub fn response(
             .enumerate()
             .map(|(i, row)| rank(i, labels, row, top_k))
             .collect(),
-        usage: ClassifyUsage { images: logits.len(), prompt_tokens, total_tokens: prompt_tokens },
+        usage: ClassifyUsage {
+            images: logits.len(),
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        },
     }
 }
 
@@ -69,6 +86,9 @@ mod tests {
 
     #[test]
     fn template_takes_the_label() {
-        assert_eq!(prompt(DEFAULT_TEMPLATE, "a cat"), "This is a photo of a cat.");
+        assert_eq!(
+            prompt(DEFAULT_TEMPLATE, "a cat"),
+            "This is a photo of a cat."
+        );
     }
 }

@@ -129,7 +129,12 @@ impl Default for ServeConfig {
 
 impl Default for BatchingConfig {
     fn default() -> Self {
-        Self { max_batch_size: 8, max_wait_ms: 5, queue_capacity: 64, request_timeout_ms: 60_000 }
+        Self {
+            max_batch_size: 8,
+            max_wait_ms: 5,
+            queue_capacity: 64,
+            request_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -231,15 +236,25 @@ impl ServeConfig {
     pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
         let mut config = match &args.config {
             Some(path) => Self::from_toml(
-                &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
             )
             .with_context(|| format!("parsing {}", path.display()))?,
             None => Self::default(),
         };
         config.apply(args);
-        anyhow::ensure!(config.model.is_some(), "no model: pass --model, set SIGLIP_MODEL, or set `model` in the config file");
-        anyhow::ensure!(config.batching.max_batch_size >= 1, "batching.max_batch_size must be at least 1");
-        anyhow::ensure!(config.batching.queue_capacity >= 1, "batching.queue_capacity must be at least 1");
+        anyhow::ensure!(
+            config.model.is_some(),
+            "no model: pass --model, set SIGLIP_MODEL, or set `model` in the config file"
+        );
+        anyhow::ensure!(
+            config.batching.max_batch_size >= 1,
+            "batching.max_batch_size must be at least 1"
+        );
+        anyhow::ensure!(
+            config.batching.queue_capacity >= 1,
+            "batching.queue_capacity must be at least 1"
+        );
         Ok(config)
     }
 
@@ -268,12 +283,20 @@ impl ServeConfig {
         set(&mut self.device, &args.device);
         set(&mut self.log_format, &args.log_format);
         if !args.api_keys.is_empty() {
-            self.api_keys = args.api_keys.iter().filter(|k| !k.is_empty()).cloned().collect();
+            self.api_keys = args
+                .api_keys
+                .iter()
+                .filter(|k| !k.is_empty())
+                .cloned()
+                .collect();
         }
         set(&mut self.batching.max_batch_size, &args.max_batch_size);
         set(&mut self.batching.max_wait_ms, &args.max_wait_ms);
         set(&mut self.batching.queue_capacity, &args.queue_capacity);
-        set(&mut self.batching.request_timeout_ms, &args.request_timeout_ms);
+        set(
+            &mut self.batching.request_timeout_ms,
+            &args.request_timeout_ms,
+        );
         set(&mut self.label_cache.capacity, &args.label_cache_capacity);
         set(&mut self.url_fetch.enabled, &args.allow_url_images);
     }
@@ -293,12 +316,26 @@ mod tests {
 
     #[test]
     fn flags_override_the_file() {
-        let file = ServeConfig::from_toml("port = 9000\nhost = \"0.0.0.0\"\n[batching]\nmax_batch_size = 4\n").unwrap();
+        let file = ServeConfig::from_toml(
+            "port = 9000\nhost = \"0.0.0.0\"\n[batching]\nmax_batch_size = 4\n",
+        )
+        .unwrap();
         assert_eq!((file.port, file.batching.max_batch_size), (9000, 4));
         let mut config = file;
-        let args = ServeArgs { port: Some(7000), model: Some("m".into()), ..Default::default() };
+        let args = ServeArgs {
+            port: Some(7000),
+            model: Some("m".into()),
+            ..Default::default()
+        };
         config.apply(&args);
-        assert_eq!((config.port, config.host.as_str(), config.batching.max_batch_size), (7000, "0.0.0.0", 4));
+        assert_eq!(
+            (
+                config.port,
+                config.host.as_str(),
+                config.batching.max_batch_size
+            ),
+            (7000, "0.0.0.0", 4)
+        );
         assert!(ServeConfig::from_toml("nonsense_key = 1").is_err());
     }
 }

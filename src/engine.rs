@@ -45,7 +45,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,7 +74,12 @@ fn run_tower(
 impl Engine {
     /// Starts both queues' model threads. Needs a tokio runtime.
     pub fn start(checkpoint: Checkpoint, config: &ServeConfig, metrics: Arc<Metrics>) -> Self {
-        let Checkpoint { name, model, tokenizer, preprocessor } = checkpoint;
+        let Checkpoint {
+            name,
+            model,
+            tokenizer,
+            preprocessor,
+        } = checkpoint;
         let model = Arc::new(model);
         let queue = |tower: &'static str| BatcherConfig {
             max_batch_size: config.batching.max_batch_size,
@@ -86,14 +93,20 @@ impl Engine {
         let image_model = model.clone();
         let images = Batcher::spawn("image-tower", queue("image"), move |batch: Vec<Pixels>| {
             let n = batch.len();
-            let rows = batch.into_iter().map(|p| Tensor::from_vec(p, (3, h, w), &device)).collect();
+            let rows = batch
+                .into_iter()
+                .map(|p| Tensor::from_vec(p, (3, h, w), &device))
+                .collect();
             run_tower(&image_model, rows, n, SiglipModel::image_embeddings)
         });
         let text_model = model.clone();
         let text_device = model.device().clone();
         let texts = Batcher::spawn("text-tower", queue("text"), move |batch: Vec<Vec<u32>>| {
             let n = batch.len();
-            let rows = batch.into_iter().map(|ids| Tensor::new(ids, &text_device)).collect();
+            let rows = batch
+                .into_iter()
+                .map(|ids| Tensor::new(ids, &text_device))
+                .collect();
             run_tower(&text_model, rows, n, SiglipModel::text_embeddings)
         });
         Self {
@@ -128,7 +141,11 @@ impl Engine {
             return Ok(hit);
         }
         self.metrics.label_cache_misses.inc();
-        let embedding = self.texts.submit(self.tokenizer.encode(prompt)).await.map_err(queue_error)?;
+        let embedding = self
+            .texts
+            .submit(self.tokenizer.encode(prompt))
+            .await
+            .map_err(queue_error)?;
         self.labels.insert(prompt.to_string(), embedding.clone());
         Ok(embedding)
     }
@@ -154,9 +171,18 @@ impl Engine {
 fn observer(metrics: Arc<Metrics>, tower: &'static str) -> crate::batcher::BatchObserver {
     Arc::new(move |stats: &BatchStats| {
         let labels = TowerLabels { tower };
-        metrics.batch_size.get_or_create(&labels).observe(stats.size as f64);
-        metrics.queue_seconds.get_or_create(&labels).observe(stats.queue_wait_oldest.as_secs_f64());
-        metrics.inference_seconds.get_or_create(&labels).observe(stats.compute.as_secs_f64());
+        metrics
+            .batch_size
+            .get_or_create(&labels)
+            .observe(stats.size as f64);
+        metrics
+            .queue_seconds
+            .get_or_create(&labels)
+            .observe(stats.queue_wait_oldest.as_secs_f64());
+        metrics
+            .inference_seconds
+            .get_or_create(&labels)
+            .observe(stats.compute.as_secs_f64());
     })
 }
 

@@ -36,7 +36,13 @@ struct Inner<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), param: None, code: code.into(), retry_after: None }
+        Self {
+            status,
+            message: message.into(),
+            param: None,
+            code: code.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 about one field.
@@ -60,8 +66,12 @@ impl ApiError {
 
     /// 404 for a model id nobody serves.
     pub fn model_not_found(id: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "model_not_found", format!("the model {id:?} does not exist"))
-            .with_param("model")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("the model {id:?} does not exist"),
+        )
+        .with_param("model")
     }
 
     /// 401.
@@ -103,7 +113,11 @@ impl ApiError {
     /// 500: a bug. `detail` is logged, never sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "internal server error",
+        )
     }
 
     /// 404 for a path no route serves.
@@ -113,12 +127,20 @@ impl ApiError {
 
     /// 405.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
     }
 
     /// 413 for the request body.
     pub fn body_too_large() -> Self {
-        Self::too_large(None, "body_too_large", "the request body is larger than the server accepts")
+        Self::too_large(
+            None,
+            "body_too_large",
+            "the request body is larger than the server accepts",
+        )
     }
 
     /// 415.

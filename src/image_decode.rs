@@ -10,7 +10,7 @@
 //!    composited), gray is replicated, palettes are looked up, 16-bit samples keep their high
 //!    byte, 16-bit grayscale (Pillow's `I;16`) is clamped to 255;
 //! 4. a colour key (PNG `tRNS`, GIF transparent index) turns white, as the processor's
-//!    `convert_to_rgb` makes it (see [`transparency`]);
+//!    `convert_to_rgb` makes it (the `transparency` submodule);
 //! 5. the EXIF orientation (or, as Pillow falls back to, the XMP `tiff:Orientation`) is applied.
 //!
 //! Known differences from Pillow: JPEG and lossy WebP pixels come from other decoders
@@ -22,13 +22,10 @@
 mod transparency;
 
 use std::io::Cursor;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::metadata::Orientation;
-use image::{
-    DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits,
-    RgbImage,
-};
+use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits, RgbImage};
 
 /// Bounds on what an untrusted upload may make the decoder allocate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,8 +71,9 @@ pub enum DecodeError {
     },
 }
 
-/// Decodes `bytes` into an upright RGB image with Pillow's `exif_transpose` + `convert("RGB")`
-/// semantics. Never panics: a panic inside a third-party decoder is reported as
+/// Decodes `bytes` into the upright RGB image that `SiglipImageProcessorPil` goes on to resize
+/// (Pillow's `exif_transpose` + `convert("RGB")`, then the processor's colour-key whitening; see
+/// the module docs). Never panics: a panic inside a third-party decoder is reported as
 /// [`DecodeError::Corrupt`] (when the crate is built with `panic = "unwind"`).
 pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
@@ -84,13 +82,11 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Decod
     let format = accepted_format(bytes)?;
     // The decoders are meant never to panic, but they parse hostile data: keep a backstop so a
     // bug in one of them becomes a rejected upload rather than a crashed worker.
-    catch_unwind(AssertUnwindSafe(|| decode_accepted(bytes, format, limits))).unwrap_or_else(
-        |_| {
-            Err(DecodeError::Corrupt {
-                reason: "the decoder failed on malformed data".into(),
-            })
-        },
-    )
+    catch_unwind(AssertUnwindSafe(|| decode_accepted(bytes, format, limits))).unwrap_or_else(|_| {
+        Err(DecodeError::Corrupt {
+            reason: "the decoder failed on malformed data".into(),
+        })
+    })
 }
 
 /// Sniffs the format from the magic bytes, as `PIL.Image.open` does, and keeps the five we serve.
@@ -189,7 +185,9 @@ fn xmp_orientation(xmp: &[u8]) -> Option<u8> {
         let rest = rest
             .strip_prefix(b"=\"")
             .or_else(|| rest.strip_prefix(b">"))?;
-        rest.first().filter(|d| d.is_ascii_digit()).map(|d| d - b'0')
+        rest.first()
+            .filter(|d| d.is_ascii_digit())
+            .map(|d| d - b'0')
     })
 }
 
@@ -198,7 +196,7 @@ fn xmp_orientation(xmp: &[u8]) -> Option<u8> {
 /// 16-bit RGB(A) and gray+alpha: Pillow unpacks the most significant byte. 16-bit grayscale
 /// opens as `I;16`, whose conversion to RGB clamps each value to 255 (so most such images turn
 /// white). The PNG decoder turns a gray `tRNS` into an alpha channel, hence `png_gray16`.
-/// Colour keys are handled afterwards, in [`transparency`].
+/// Colour keys are handled afterwards, in the `transparency` submodule.
 fn convert_rgb_like_pil(image: DynamicImage, png_gray16: bool) -> RgbImage {
     let (width, height) = (image.width(), image.height());
     let rgb = |pixels: &mut dyn Iterator<Item = [u8; 3]>| {
@@ -243,98 +241,4 @@ fn from_image_error(error: ImageError) -> DecodeError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use image::{ImageBuffer, Rgba};
-
-    /// A small image with alpha, encoded in every accepted format by the `image` crate.
-    fn samples() -> Vec<(ImageFormat, Vec<u8>)> {
-        let rgba = ImageBuffer::from_fn(23, 17, |x, y| Rgba([x as u8 * 11, y as u8 * 15, 99, 200]));
-        let formats = [ImageFormat::Png, ImageFormat::Gif, ImageFormat::WebP, ImageFormat::Bmp];
-        let mut out: Vec<_> = formats
-            .into_iter()
-            .map(|format| {
-                let mut bytes = Cursor::new(Vec::new());
-                DynamicImage::ImageRgba8(rgba.clone()).write_to(&mut bytes, format).unwrap();
-                (format, bytes.into_inner())
-            })
-            .collect();
-        let mut jpeg = Cursor::new(Vec::new());
-        DynamicImage::ImageRgba8(rgba).to_rgb8().write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
-        out.push((ImageFormat::Jpeg, jpeg.into_inner()));
-        out
-    }
-
-    #[test]
-    fn truncated_and_corrupted_inputs_are_errors_not_panics() {
-        let limits = DecodeLimits::default();
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for (format, bytes) in samples() {
-            // Straight into the decoders, without the `catch_unwind` backstop.
-            let rgb = decode_accepted(&bytes, format, &limits).unwrap();
-            assert_eq!(rgb.dimensions(), (23, 17), "{format:?}");
-            for len in 0..bytes.len() {
-                let result = decode_accepted(&bytes[..len], format, &limits);
-                assert!(result.is_err() || format == ImageFormat::Gif, "{format:?} cut at {len}");
-            }
-            for _ in 0..300 {
-                let mut broken = bytes.clone();
-                for _ in 0..4 {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let at = 2 + (seed % (broken.len() as u64 - 2)) as usize;
-                    broken[at] = (seed >> 32) as u8;
-                }
-                let _ = decode_rgb(&broken, &limits);
-                let _ = decode_accepted(&broken, format, &limits);
-            }
-        }
-    }
-
-    #[test]
-    fn empty_and_foreign_inputs_are_refused() {
-        let limits = DecodeLimits::default();
-        assert_eq!(decode_rgb(b"", &limits), Err(DecodeError::Empty));
-        assert!(matches!(decode_rgb(b"hello", &limits), Err(DecodeError::Unsupported(_))));
-        let tiff = b"II*\x00\x08\x00\x00\x00";
-        assert!(matches!(decode_rgb(tiff, &limits), Err(DecodeError::Unsupported(_))));
-        let message = decode_rgb(b"\x89PNG\r\n\x1a\n", &limits).unwrap_err().to_string();
-        assert!(message.starts_with("the image data is corrupt"), "{message}");
-    }
-
-    #[test]
-    fn oversized_headers_are_refused_before_decoding() {
-        let limits = DecodeLimits { max_pixels: 1_000_000 };
-        // A PNG that declares 100000 x 100000 pixels and holds none.
-        let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
-        png.extend_from_slice(&[0, 1, 0x86, 0xa0, 0, 1, 0x86, 0xa0, 8, 2, 0, 0, 0]);
-        png.extend_from_slice(&[0x4b, 0x7c, 0x5e, 0x8c]);
-        let refused = DecodeError::TooManyPixels { width: 100_000, height: 100_000, max: 1_000_000 };
-        assert_eq!(decode_rgb(&png, &limits), Err(refused));
-        // A GIF whose logical screen is 65535 x 65535.
-        let gif = b"GIF89a\xff\xff\xff\xff\x00\x00\x00\x3b";
-        assert!(matches!(decode_rgb(gif, &limits), Err(DecodeError::TooManyPixels { .. })));
-        let (_, small) = samples().remove(0);
-        let tiny = DecodeLimits { max_pixels: 23 * 17 - 1 };
-        assert!(matches!(decode_rgb(&small, &tiny), Err(DecodeError::TooManyPixels { .. })));
-    }
-
-    #[test]
-    fn alpha_is_dropped_not_composited() {
-        for (format, bytes) in samples() {
-            if matches!(format, ImageFormat::Png | ImageFormat::WebP | ImageFormat::Bmp) {
-                let rgb = decode_rgb(&bytes, &DecodeLimits::default()).unwrap();
-                assert_eq!(rgb.get_pixel(2, 3).0, [22, 45, 99], "{format:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn xmp_orientation_follows_pillows_pattern() {
-        assert_eq!(xmp_orientation(b"<x tiff:Orientation=\"6\"/>"), Some(6));
-        assert_eq!(xmp_orientation(b"<tiff:Orientation>3</tiff:Orientation>"), Some(3));
-        assert_eq!(xmp_orientation(b"tiff:Orientation=\"x\" tiff:Orientation=\"8\""), Some(8));
-        assert_eq!(xmp_orientation(b"exif:Orientation=\"6\""), None);
-    }
-}
+mod tests;

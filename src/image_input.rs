@@ -20,13 +20,20 @@ pub enum ImageSource {
 }
 
 fn lenient(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
-    GeneralPurpose::new(alphabet, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent))
+    GeneralPurpose::new(
+        alphabet,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    )
 }
 
 /// Standard or URL-safe base64, padding optional, whitespace ignored.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let engine = if compact.contains(['-', '_']) { lenient(&alphabet::URL_SAFE) } else { lenient(&alphabet::STANDARD) };
+    let engine = if compact.contains(['-', '_']) {
+        lenient(&alphabet::URL_SAFE)
+    } else {
+        lenient(&alphabet::STANDARD)
+    };
     engine.decode(compact.as_bytes()).ok()
 }
 
@@ -43,12 +50,20 @@ pub fn parse_image(value: &Value, param: &str) -> Result<ImageSource, ApiError> 
                 return parse_image(url, param);
             }
             match object.get("image_url") {
-                Some(Value::Object(inner)) if inner.contains_key("url") => parse_image(&inner["url"], param),
+                Some(Value::Object(inner)) if inner.contains_key("url") => {
+                    parse_image(&inner["url"], param)
+                }
                 Some(url @ Value::String(_)) => parse_image(url, param),
-                _ => Err(invalid(param, "an image object needs a \"url\" or an \"image_url\": {\"url\": …}")),
+                _ => Err(invalid(
+                    param,
+                    "an image object needs a \"url\" or an \"image_url\": {\"url\": …}",
+                )),
             }
         }
-        _ => Err(invalid(param, "an image must be a data URL, base64, a URL, or an image_url object")),
+        _ => Err(invalid(
+            param,
+            "an image must be a data URL, base64, a URL, or an image_url object",
+        )),
     }
 }
 
@@ -88,7 +103,9 @@ pub fn load_image(
         ImageSource::Url(url) => fetcher.fetch(&url).map_err(|e| e.with_param(param))?,
     };
     decode_rgb(&bytes, limits).map_err(|error| match error {
-        DecodeError::TooManyPixels { .. } => ApiError::too_large(Some(param), "image_too_large", error.to_string()),
+        DecodeError::TooManyPixels { .. } => {
+            ApiError::too_large(Some(param), "image_too_large", error.to_string())
+        }
         other => invalid(param, other.to_string()),
     })
 }
@@ -101,20 +118,39 @@ mod tests {
     #[test]
     fn every_input_form_is_read() {
         let bytes = ImageSource::Bytes(vec![0xff, 0xd8, 0xff]);
-        assert_eq!(parse_image(&json!("data:image/jpeg;base64,/9j/"), "image").unwrap(), bytes);
+        assert_eq!(
+            parse_image(&json!("data:image/jpeg;base64,/9j/"), "image").unwrap(),
+            bytes
+        );
         assert_eq!(parse_image(&json!("/9j/"), "image").unwrap(), bytes);
         assert_eq!(parse_image(&json!("_9j_"), "image").unwrap(), bytes);
-        assert_eq!(parse_image(&json!({"url": "/9j/"}), "image").unwrap(), bytes);
+        assert_eq!(
+            parse_image(&json!({"url": "/9j/"}), "image").unwrap(),
+            bytes
+        );
         let part = json!({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/", "detail": "high"}});
         assert_eq!(parse_image(&part, "image").unwrap(), bytes);
-        assert_eq!(parse_image(&json!("https://x/y.png"), "image").unwrap(), ImageSource::Url("https://x/y.png".into()));
+        assert_eq!(
+            parse_image(&json!("https://x/y.png"), "image").unwrap(),
+            ImageSource::Url("https://x/y.png".into())
+        );
     }
 
     #[test]
     fn bad_inputs_are_400() {
-        for bad in [json!(""), json!("not base64!!"), json!(5), json!({"nope": 1}), json!("data:image/png,abc")] {
+        for bad in [
+            json!(""),
+            json!("not base64!!"),
+            json!(5),
+            json!({"nope": 1}),
+            json!("data:image/png,abc"),
+        ] {
             let error = parse_image(&bad, "image").unwrap_err();
-            assert_eq!((error.status.as_u16(), error.code.as_str()), (400, "invalid_image"), "{bad}");
+            assert_eq!(
+                (error.status.as_u16(), error.code.as_str()),
+                (400, "invalid_image"),
+                "{bad}"
+            );
         }
     }
 }

@@ -17,25 +17,36 @@ pub struct LabelCache {
 impl LabelCache {
     /// A cache holding at most `capacity` prompts.
     pub fn new(capacity: usize) -> Self {
-        Self { entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))) }
+        Self {
+            entries: NonZeroUsize::new(capacity).map(|c| Mutex::new(LruCache::new(c))),
+        }
     }
 
     /// The cached embedding of `prompt`, marking it recently used.
     pub fn get(&self, prompt: &str) -> Option<Arc<[f32]>> {
         let entries = self.entries.as_ref()?;
-        entries.lock().unwrap_or_else(|e| e.into_inner()).get(prompt).cloned()
+        entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(prompt)
+            .cloned()
     }
 
     /// Remembers `prompt`'s embedding, evicting the least recently used one when full.
     pub fn insert(&self, prompt: String, embedding: Arc<[f32]>) {
         if let Some(entries) = &self.entries {
-            entries.lock().unwrap_or_else(|e| e.into_inner()).put(prompt, embedding);
+            entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .put(prompt, embedding);
         }
     }
 
     /// Prompts held now.
     pub fn len(&self) -> usize {
-        self.entries.as_ref().map_or(0, |e| e.lock().unwrap_or_else(|e| e.into_inner()).len())
+        self.entries
+            .as_ref()
+            .map_or(0, |e| e.lock().unwrap_or_else(|e| e.into_inner()).len())
     }
 
     /// Whether nothing is cached.

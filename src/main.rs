@@ -6,12 +6,15 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use siglip_server::checkpoint::{parse_device, Checkpoint};
-use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
 use siglip_server::classify::{self, DEFAULT_TEMPLATE};
+use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
 use siglip_server::image_decode::{decode_rgb, DecodeLimits};
 
 #[derive(Parser)]
-#[command(version, about = "SigLIP zero-shot image classification and embeddings")]
+#[command(
+    version,
+    about = "SigLIP zero-shot image classification and embeddings"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,8 +46,11 @@ struct ClassifyArgs {
     #[command(flatten)]
     model: ModelArgs,
     /// Candidate labels, comma-separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "label")]
     labels: Vec<String>,
+    /// One candidate label, taken whole (commas and all); repeatable, after --labels.
+    #[arg(long)]
+    label: Vec<String>,
     /// Prompt template; `{}` becomes the label.
     #[arg(long, default_value = DEFAULT_TEMPLATE)]
     hypothesis_template: String,
@@ -73,7 +79,9 @@ fn main() {
 fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| default_level.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -89,7 +97,8 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         .block_on(siglip_server::server::run(config))
 }
 
-fn run_classify(args: ClassifyArgs) -> anyhow::Result<()> {
+fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
+    args.labels.append(&mut args.label);
     anyhow::ensure!(
         args.labels.iter().all(|l| !l.trim().is_empty()),
         "labels must not be empty"
@@ -100,8 +109,10 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<()> {
         .images
         .iter()
         .map(|path| {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            decode_rgb(&bytes, &DecodeLimits::default()).with_context(|| format!("decoding {}", path.display()))
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            decode_rgb(&bytes, &DecodeLimits::default())
+                .with_context(|| format!("decoding {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let prompts: Vec<String> = args

@@ -1,7 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency histograms (queue, inference,
 //! total), batch sizes, queue depth and label-cache hits, rendered for `GET /metrics`.
 
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -65,14 +64,42 @@ impl Default for Metrics {
         let label_cache_hits = Counter::default();
         let label_cache_misses = Counter::default();
         let mut registry = Registry::with_prefix("siglip");
-        registry.register("requests", "HTTP requests by route and status", requests.clone());
-        registry.register("request_duration_seconds", "Whole-request latency", request_seconds.clone());
-        registry.register("queue_wait_seconds", "Wait of a batch's oldest entry in the queue", queue_seconds.clone());
-        registry.register("inference_seconds", "Model time per batch", inference_seconds.clone());
+        registry.register(
+            "requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Whole-request latency",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "queue_wait_seconds",
+            "Wait of a batch's oldest entry in the queue",
+            queue_seconds.clone(),
+        );
+        registry.register(
+            "inference_seconds",
+            "Model time per batch",
+            inference_seconds.clone(),
+        );
         registry.register("batch_size", "Entries per model batch", batch_size.clone());
-        registry.register("queue_depth", "Entries waiting in the queue", queue_depth.clone());
-        registry.register("label_cache_hits", "Prompts found in the label cache", label_cache_hits.clone());
-        registry.register("label_cache_misses", "Prompts not in the label cache", label_cache_misses.clone());
+        registry.register(
+            "queue_depth",
+            "Entries waiting in the queue",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "label_cache_hits",
+            "Prompts found in the label cache",
+            label_cache_hits.clone(),
+        );
+        registry.register(
+            "label_cache_misses",
+            "Prompts not in the label cache",
+            label_cache_misses.clone(),
+        );
         Self {
             registry,
             requests,

@@ -6,15 +6,14 @@
 //! same with the same rounding, so its output is bit-identical to transformers' PIL path for the
 //! same decoded pixels. Settings come from the model's `preprocessor_config.json`.
 
-mod json;
 mod resize;
 
 use std::borrow::Cow;
 
 use image::RgbImage;
 
-use json::Json;
 pub use resize::resize_bicubic;
+use serde_json::Value;
 
 /// `SiglipImageProcessorPil`'s settings, as read from a hub `preprocessor_config.json`.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,24 +79,26 @@ impl Preprocessor {
     /// means false, as in Python; other `null`s are rejected. Center cropping and padding
     /// (`do_center_crop`, `do_pad`), which SigLIP does not use, are rejected when enabled.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let Json::Object(fields) = Json::parse(text).map_err(ConfigError::Json)? else {
+        let parsed: Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let Value::Object(fields) = parsed else {
             return Err(ConfigError::Json("the top level is not an object".into()));
         };
         let mut config = Self::default();
-        for (key, value) in &fields {
+        for (key, value) in fields.iter() {
             let field = |problem: &str| ConfigError::Field {
                 key: key.clone(),
                 problem: problem.into(),
             };
             let flag = || match value {
-                Json::Bool(b) => Ok(*b),
-                Json::Null => Ok(false),
+                Value::Bool(b) => Ok(*b),
+                Value::Null => Ok(false),
                 _ => Err(field("must be true, false or null")),
             };
             let number = || value.as_f64().ok_or_else(|| field("must be a number"));
             let per_channel = || match value {
-                Json::Number(v) => Ok([*v as f32; 3]),
-                Json::Array(items) if items.len() == 3 => {
+                Value::Number(v) => Ok([v.as_f64().unwrap_or(f64::NAN) as f32; 3]),
+                Value::Array(items) if items.len() == 3 => {
                     let mut out = [0f32; 3];
                     for (o, item) in out.iter_mut().zip(items) {
                         *o = item.as_f64().ok_or_else(|| field("must hold numbers"))? as f32;
@@ -109,7 +110,9 @@ impl Preprocessor {
             match key.as_str() {
                 "size" => (config.height, config.width) = fixed_size(value).map_err(field)?,
                 "resample" if value.as_f64() != Some(3.0) => {
-                    return Err(field("must be 3 (bicubic), the only filter this port implements"));
+                    return Err(field(
+                        "must be 3 (bicubic), the only filter this port implements",
+                    ));
                 }
                 "rescale_factor" => config.rescale_factor = number()?,
                 "image_mean" => config.image_mean = per_channel()?,
@@ -158,7 +161,11 @@ impl Preprocessor {
             Cow::Owned(resize_bicubic(rgb, width, height))
         };
         let plane = width as usize * height as usize;
-        assert_eq!(out.len(), 3 * plane, "pixel buffer must hold 3 x {width} x {height}");
+        assert_eq!(
+            out.len(),
+            3 * plane,
+            "pixel buffer must hold 3 x {width} x {height}"
+        );
         let table = self.value_table();
         let (red, rest) = out.split_at_mut(plane);
         let (green, blue) = rest.split_at_mut(plane);
@@ -191,98 +198,35 @@ impl Preprocessor {
 }
 
 /// `(height, width)` from a `size` value, or why it is not a fixed size.
-fn fixed_size(value: &Json) -> Result<(u32, u32), &'static str> {
-    let dimension = |v: Option<&Json>| {
-        v.and_then(Json::as_f64)
+fn fixed_size(value: &Value) -> Result<(u32, u32), &'static str> {
+    let dimension = |v: Option<&Value>| {
+        v.and_then(Value::as_f64)
             .filter(|d| d.fract() == 0.0 && *d >= 1.0 && *d <= f64::from(u32::MAX))
             .map(|d| d as u32)
             .ok_or("must give height and width as positive integers")
     };
     match value {
-        Json::Object(fields) => {
-            let get = |name: &str| fields.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+        Value::Object(fields) => {
+            let get = |name: &str| fields.get(name);
             let aspect_keys = ["shortest_edge", "longest_edge", "max_height", "max_width"];
             if aspect_keys.iter().any(|k| get(k).is_some()) {
-                return Err("keeps the aspect ratio (shortest_edge and the like); SigLIP needs \
-                            {\"height\", \"width\"}");
+                return Err(
+                    "keeps the aspect ratio (shortest_edge and the like); SigLIP needs \
+                            {\"height\", \"width\"}",
+                );
             }
             Ok((dimension(get("height"))?, dimension(get("width"))?))
         }
-        Json::Array(items) if items.len() == 2 => {
+        Value::Array(items) if items.len() == 2 => {
             Ok((dimension(items.first())?, dimension(items.get(1))?))
         }
-        Json::Number(_) => Err("is a single number, which transformers reads as shortest_edge \
-                                (aspect ratio kept); SigLIP needs {\"height\", \"width\"}"),
+        Value::Number(_) => Err(
+            "is a single number, which transformers reads as shortest_edge \
+                                (aspect ratio kept); SigLIP needs {\"height\", \"width\"}",
+        ),
         _ => Err("must be {\"height\": H, \"width\": W}"),
     }
 }
 
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn field_error(text: &str) -> String {
-        match Preprocessor::from_json(text) {
-            Err(ConfigError::Field { key, .. }) => key,
-            other => panic!("{text}: expected a field error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn reads_hub_configs() {
-        assert_eq!(Preprocessor::from_json("{}").unwrap(), Preprocessor::default());
-        let base = r#"{"do_normalize": true, "do_rescale": true, "do_resize": true,
-            "image_mean": [0.5, 0.5, 0.5], "image_processor_type": "SiglipImageProcessor",
-            "image_std": [0.5, 0.5, 0.5], "processor_class": "SiglipProcessor", "resample": 3,
-            "rescale_factor": 0.00392156862745098, "size": {"height": 384, "width": 384}}"#;
-        let config = Preprocessor::from_json(base).unwrap();
-        assert_eq!((config.width, config.height), (384, 384));
-        assert_eq!(config.rescale_factor, 1.0 / 255.0);
-        let custom = r#"{"size": [40, 70], "image_mean": 0.25, "do_resize": null}"#;
-        let config = Preprocessor::from_json(custom).unwrap();
-        assert_eq!((config.height, config.width, config.do_resize), (40, 70, false));
-        assert_eq!(config.image_mean, [0.25; 3]);
-    }
-
-    #[test]
-    fn rejects_what_siglip_would_not_produce() {
-        assert_eq!(field_error(r#"{"size": {"shortest_edge": 384}}"#), "size");
-        assert_eq!(field_error(r#"{"size": 384}"#), "size");
-        assert_eq!(field_error(r#"{"size": {"height": 0, "width": 5}}"#), "size");
-        assert_eq!(field_error(r#"{"size": null}"#), "size");
-        assert_eq!(field_error(r#"{"resample": 2}"#), "resample");
-        assert_eq!(field_error(r#"{"image_std": [1, 2]}"#), "image_std");
-        assert_eq!(field_error(r#"{"do_center_crop": true}"#), "do_center_crop");
-        assert!(matches!(Preprocessor::from_json("[]"), Err(ConfigError::Json(_))));
-        assert!(matches!(Preprocessor::from_json("{"), Err(ConfigError::Json(_))));
-    }
-
-    #[test]
-    fn values_follow_numpy_rounding() {
-        let table = Preprocessor::default().value_table();
-        assert_eq!(table[0][0], -1.0);
-        assert_eq!(table[2][255], 1.0);
-        // rescale: f64 product cast to f32; normalize: f32 arithmetic.
-        let x = (128.0f64 * (1.0 / 255.0)) as f32;
-        assert_eq!(table[1][128].to_bits(), ((x - 0.5) / 0.5).to_bits());
-    }
-
-    #[test]
-    fn pixel_values_are_planar_chw() {
-        let rgb = RgbImage::from_raw(2, 1, vec![255, 0, 0, 0, 255, 255]).unwrap();
-        let config = Preprocessor { do_resize: false, ..Preprocessor::default() };
-        assert_eq!(config.output_size(&rgb), (2, 1));
-        assert_eq!(config.pixel_values(&rgb), [1.0, -1.0, -1.0, 1.0, -1.0, 1.0]);
-        let resized = Preprocessor { width: 3, height: 2, ..config.clone() };
-        let resized = Preprocessor { do_resize: true, ..resized };
-        assert_eq!(resized.pixel_values(&rgb).len(), 3 * 3 * 2);
-    }
-
-    #[test]
-    #[should_panic(expected = "pixel buffer")]
-    fn pixel_values_into_checks_the_buffer() {
-        let rgb = RgbImage::new(4, 4);
-        Preprocessor::default().pixel_values_into(&rgb, &mut [0.0; 10]);
-    }
-}
+mod tests;

@@ -6,9 +6,9 @@
 //! (`/ready` turns 503), axum stops accepting and drains the connections in flight, then
 //! both batching queues finish their accepted entries and the process exits 0.
 
+use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::future::IntoFuture;
 use std::time::Instant;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -63,7 +63,9 @@ impl Shared {
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(ApiError::unavailable("the server is shutting down"));
         }
-        self.engine.get().ok_or_else(|| ApiError::unavailable("the model is still loading"))
+        self.engine
+            .get()
+            .ok_or_else(|| ApiError::unavailable("the model is still loading"))
     }
 
     /// Checks a request's optional `model` field.
@@ -76,7 +78,9 @@ impl Shared {
 
     /// Decoder limits from the config.
     pub fn decode_limits(&self) -> DecodeLimits {
-        DecodeLimits { max_pixels: self.config.limits.max_image_pixels }
+        DecodeLimits {
+            max_pixels: self.config.limits.max_image_pixels,
+        }
     }
 }
 
@@ -99,7 +103,10 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(middleware::from_fn(openai_errors))
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -117,7 +124,13 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        Some(key) if keys.iter().any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) => next.run(request).await,
+        Some(key)
+            if keys
+                .iter()
+                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) =>
+        {
+            next.run(request).await
+        }
         _ => ApiError::unauthorized().into_response(),
     }
 }
@@ -160,9 +173,16 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let start = Instant::now();
     let response = next.run(request).await;
-    let labels = RequestLabels { route, status: response.status().as_u16() };
+    let labels = RequestLabels {
+        route,
+        status: response.status().as_u16(),
+    };
     state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.request_seconds.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .request_seconds
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
     response
 }
 
@@ -193,8 +213,16 @@ async fn openai_errors(request: Request, next: Next) -> Response {
 pub fn refresh_gauges(state: &Shared) {
     if let Some(engine) = state.engine.get() {
         let (images, texts) = engine.queue_depths();
-        state.metrics.queue_depth.get_or_create(&TowerLabels { tower: "image" }).set(images as i64);
-        state.metrics.queue_depth.get_or_create(&TowerLabels { tower: "text" }).set(texts as i64);
+        state
+            .metrics
+            .queue_depth
+            .get_or_create(&TowerLabels { tower: "image" })
+            .set(images as i64);
+        state
+            .metrics
+            .queue_depth
+            .get_or_create(&TowerLabels { tower: "text" })
+            .set(texts as i64);
     }
 }
 
@@ -226,7 +254,10 @@ pub async fn shutdown_signal(state: AppState) {
 /// Binds, serves, loads the model in the background, and shuts down gracefully.
 /// The model's files are resolved before binding, so a missing model fails at once.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let model = config.model.clone().expect("checked by ServeConfig::resolve");
+    let model = config
+        .model
+        .clone()
+        .expect("checked by ServeConfig::resolve");
     let files = crate::model::files::resolve(&model, config.revision.as_deref())?;
     let device = crate::checkpoint::parse_device(&config.device)?;
     let model_id = config

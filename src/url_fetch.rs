@@ -71,7 +71,10 @@ impl UrlFetcher {
                 Ok(allowed)
             })
             .build();
-        Self { agent, config: config.clone() }
+        Self {
+            agent,
+            config: config.clone(),
+        }
     }
 
     /// Whether URL inputs are accepted at all.
@@ -87,7 +90,8 @@ impl UrlFetcher {
                 "image URLs are not enabled on this server; send the image as base64 or a data URL",
             ));
         }
-        let mut current = url::Url::parse(url).map_err(|e| url_error(format!("bad image URL: {e}")))?;
+        let mut current =
+            url::Url::parse(url).map_err(|e| url_error(format!("bad image URL: {e}")))?;
         for _ in 0..=self.config.max_redirects {
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(url_error("image URLs must be http or https"));
@@ -95,9 +99,13 @@ impl UrlFetcher {
             let response = match self.agent.request_url("GET", &current).call() {
                 Ok(response) => response,
                 Err(ureq::Error::Status(code, _)) => {
-                    return Err(url_error(format!("fetching the image URL gave HTTP {code}")))
+                    return Err(url_error(format!(
+                        "fetching the image URL gave HTTP {code}"
+                    )))
                 }
-                Err(error) => return Err(url_error(format!("cannot fetch the image URL: {error}"))),
+                Err(error) => {
+                    return Err(url_error(format!("cannot fetch the image URL: {error}")))
+                }
             };
             if (300..400).contains(&response.status()) {
                 let location = response
@@ -118,7 +126,10 @@ impl UrlFetcher {
                 return Err(ApiError::too_large(
                     Some("image"),
                     "image_too_large",
-                    format!("the image at the URL is larger than {} bytes", self.config.max_bytes),
+                    format!(
+                        "the image at the URL is larger than {} bytes",
+                        self.config.max_bytes
+                    ),
                 ));
             }
             return Ok(body);
@@ -133,7 +144,19 @@ mod tests {
 
     #[test]
     fn private_addresses_are_recognised() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
@@ -144,6 +167,9 @@ mod tests {
     #[test]
     fn disabled_fetcher_refuses() {
         let fetcher = UrlFetcher::new(&UrlFetchConfig::default());
-        assert_eq!(fetcher.fetch("http://example.com/x.png").unwrap_err().code, "image_url_disabled");
+        assert_eq!(
+            fetcher.fetch("http://example.com/x.png").unwrap_err().code,
+            "image_url_disabled"
+        );
     }
 }

@@ -18,7 +18,8 @@ use siglip_server::image_decode::{decode_rgb, DecodeLimits};
 fn full_size_logits_match_transformers() {
     let dir = std::env::var("SIGLIP_FULL_MODEL").expect("set SIGLIP_FULL_MODEL");
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/reference.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/reference.json")).unwrap())
+            .unwrap();
     let checkpoint = Checkpoint::load(&dir, None, &Device::Cpu).unwrap();
     let images: Vec<_> = reference["images"]
         .as_array()
@@ -26,7 +27,8 @@ fn full_size_logits_match_transformers() {
         .iter()
         .map(|name| {
             // PIL's own decoding of the JPEG (a PNG), so that only the model is compared.
-            let decoded = common::fixture(&format!("reference/decoded/{}.png", name.as_str().unwrap()));
+            let decoded =
+                common::fixture(&format!("reference/decoded/{}.png", name.as_str().unwrap()));
             decode_rgb(&std::fs::read(decoded).unwrap(), &DecodeLimits::default()).unwrap()
         })
         .collect();
@@ -39,7 +41,12 @@ fn full_size_logits_match_transformers() {
         .collect();
     let start = std::time::Instant::now();
     let logits = checkpoint.logits(&images, &prompts).unwrap();
-    eprintln!("{} images x {} labels in {:.2?}", images.len(), prompts.len(), start.elapsed());
+    eprintln!(
+        "{} images x {} labels in {:.2?}",
+        images.len(),
+        prompts.len(),
+        start.elapsed()
+    );
     let expected = common::float_rows(&reference["logits_per_image"]);
     let mut worst = 0f32;
     for (got, want) in logits.iter().zip(&expected) {
@@ -47,8 +54,12 @@ fn full_size_logits_match_transformers() {
             worst = worst.max((a - b).abs());
         }
     }
-    let image_embeds: Vec<Vec<f32>> =
-        checkpoint.model.image_embeddings(&checkpoint.pixel_batch(&images).unwrap()).unwrap().to_vec2().unwrap();
+    let image_embeds: Vec<Vec<f32>> = checkpoint
+        .model
+        .image_embeddings(&checkpoint.pixel_batch(&images).unwrap())
+        .unwrap()
+        .to_vec2()
+        .unwrap();
     let min_cos = image_embeds
         .iter()
         .zip(common::float_rows(&reference["image_embeds"]))

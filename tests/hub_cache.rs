@@ -39,15 +39,26 @@ fn hub_ids_resolve_through_the_cache() {
     assert!(files.config.starts_with(&home));
     resolve("test-org/tiny-p14", Some(COMMIT)).unwrap();
     let error = format!("{:#}", resolve("test-org/absent", None).unwrap_err());
-    assert!(error.contains("test-org/absent") && error.contains("HF_HUB_OFFLINE") && error.contains("--model"), "{error}");
-    let error = format!("{:#}", resolve("test-org/tiny-p14", Some("v9")).unwrap_err());
+    assert!(
+        error.contains("test-org/absent")
+            && error.contains("HF_HUB_OFFLINE")
+            && error.contains("--model"),
+        "{error}"
+    );
+    let error = format!(
+        "{:#}",
+        resolve("test-org/tiny-p14", Some("v9")).unwrap_err()
+    );
     assert!(error.contains("revision v9"), "{error}");
 
     // Online with the hub unreachable: a complete cached copy is used, else a clear error.
     std::env::remove_var("HF_HUB_OFFLINE");
     assert_eq!(resolve("test-org/tiny-p14", None).unwrap().weights.len(), 2);
     let error = format!("{:#}", resolve("test-org/absent", None).unwrap_err());
-    assert!(error.contains("cannot reach the Hugging Face hub") && error.contains("--model"), "{error}");
+    assert!(
+        error.contains("cannot reach the Hugging Face hub") && error.contains("--model"),
+        "{error}"
+    );
 
     // A path that does not exist is not taken for a hub id.
     let error = format!("{:#}", resolve("./no/such/model", None).unwrap_err());

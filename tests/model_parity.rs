@@ -7,7 +7,13 @@ use candle_core::{Device, Tensor};
 use siglip_server::model::{files::resolve, SiglipConfig, SiglipModel};
 
 fn load(model: &str) -> SiglipModel {
-    let files = resolve(common::fixture(&format!("models/{model}")).to_str().unwrap(), None).unwrap();
+    let files = resolve(
+        common::fixture(&format!("models/{model}"))
+            .to_str()
+            .unwrap(),
+        None,
+    )
+    .unwrap();
     let config = SiglipConfig::from_json(&std::fs::read_to_string(&files.config).unwrap()).unwrap();
     SiglipModel::load(config, &files.weights, &Device::Cpu).unwrap()
 }
@@ -24,12 +30,19 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
 }
 
 fn min_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| common::cosine(x, y)).fold(1.0, f32::min)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| common::cosine(x, y))
+        .fold(1.0, f32::min)
 }
 
 #[test]
 fn towers_match_transformers() {
-    let pixels = candle_core::safetensors::load(common::fixture("reference/pixel_values.safetensors"), &Device::Cpu).unwrap();
+    let pixels = candle_core::safetensors::load(
+        common::fixture("reference/pixel_values.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
     let outputs = common::reference_json("outputs.json");
     for case in outputs.as_array().unwrap() {
         let name = case["model"].as_str().unwrap();
@@ -45,27 +58,66 @@ fn towers_match_transformers() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect())
+            .map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_u64().unwrap() as u32)
+                    .collect()
+            })
             .collect();
         let id_batch = Tensor::new(ids, &Device::Cpu).unwrap();
 
-        let image_features: Vec<Vec<f32>> = model.image_features(&pixel_batch).unwrap().to_vec2().unwrap();
-        let text_features: Vec<Vec<f32>> = model.text_features(&id_batch).unwrap().to_vec2().unwrap();
+        let image_features: Vec<Vec<f32>> = model
+            .image_features(&pixel_batch)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
+        let text_features: Vec<Vec<f32>> =
+            model.text_features(&id_batch).unwrap().to_vec2().unwrap();
         let image_embeds = model.image_embeddings(&pixel_batch).unwrap();
         let text_embeds = model.text_embeddings(&id_batch).unwrap();
-        let logits: Vec<Vec<f32>> = model.logits(&image_embeds, &text_embeds).unwrap().to_vec2().unwrap();
+        let logits: Vec<Vec<f32>> = model
+            .logits(&image_embeds, &text_embeds)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
 
         let expected_logits = common::float_rows(&case["logits_per_image"]);
         let logit_err = max_abs_diff(&logits, &expected_logits);
-        let image_cos = min_cosine(&image_embeds.to_vec2().unwrap(), &common::float_rows(&case["image_embeds"]));
-        let text_cos = min_cosine(&text_embeds.to_vec2().unwrap(), &common::float_rows(&case["text_embeds"]));
-        let feature_err = max_abs_diff(&image_features, &common::float_rows(&case["unnormalized_image_embeds"]))
-            .max(max_abs_diff(&text_features, &common::float_rows(&case["unnormalized_text_embeds"])));
+        let image_cos = min_cosine(
+            &image_embeds.to_vec2().unwrap(),
+            &common::float_rows(&case["image_embeds"]),
+        );
+        let text_cos = min_cosine(
+            &text_embeds.to_vec2().unwrap(),
+            &common::float_rows(&case["text_embeds"]),
+        );
+        let feature_err = max_abs_diff(
+            &image_features,
+            &common::float_rows(&case["unnormalized_image_embeds"]),
+        )
+        .max(max_abs_diff(
+            &text_features,
+            &common::float_rows(&case["unnormalized_text_embeds"]),
+        ));
         eprintln!("{name}: logits max abs err {logit_err:.2e}, features {feature_err:.2e}, min cosine image {image_cos:.7} text {text_cos:.7}");
         assert!(logit_err <= 1e-4, "{name}: logits differ by {logit_err}");
-        assert!(image_cos >= 0.99999 && text_cos >= 0.99999, "{name}: cosine {image_cos} / {text_cos}");
-        let spread = expected_logits.iter().flatten().fold(f32::MIN, |m, &x| m.max(x))
-            - expected_logits.iter().flatten().fold(f32::MAX, |m, &x| m.min(x));
-        assert!(spread > 0.5, "{name}: reference logits barely vary ({spread}); the fixture proves little");
+        assert!(
+            image_cos >= 0.99999 && text_cos >= 0.99999,
+            "{name}: cosine {image_cos} / {text_cos}"
+        );
+        let spread = expected_logits
+            .iter()
+            .flatten()
+            .fold(f32::MIN, |m, &x| m.max(x))
+            - expected_logits
+                .iter()
+                .flatten()
+                .fold(f32::MAX, |m, &x| m.min(x));
+        assert!(
+            spread > 0.5,
+            "{name}: reference logits barely vary ({spread}); the fixture proves little"
+        );
     }
 }

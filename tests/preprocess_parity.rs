@@ -15,7 +15,9 @@ fn decode_fixture(name: &str) -> RgbImage {
 }
 
 fn read_png(path: std::path::PathBuf) -> RgbImage {
-    image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_rgb8()
+    image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgb8()
 }
 
 fn is_jpeg(name: &str) -> bool {
@@ -26,7 +28,12 @@ fn is_jpeg(name: &str) -> bool {
 fn difference(a: &[u8], b: &[u8]) -> (u8, f64) {
     assert_eq!(a.len(), b.len());
     let differing = a.iter().zip(b).filter(|(x, y)| x != y).count();
-    let max = a.iter().zip(b).map(|(x, y)| x.abs_diff(*y)).max().unwrap_or(0);
+    let max = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0);
     (max, differing as f64 / a.len() as f64)
 }
 
@@ -47,9 +54,16 @@ fn decoding_matches_pil() {
         let name = file.strip_suffix(".png").unwrap();
         let expected = read_png(common::fixture(&format!("reference/decoded/{file}")));
         let got = decode_fixture(name);
-        assert_eq!(got.dimensions(), expected.dimensions(), "{name}: size (EXIF orientation?)");
+        assert_eq!(
+            got.dimensions(),
+            expected.dimensions(),
+            "{name}: size (EXIF orientation?)"
+        );
         let (max, share) = difference(got.as_raw(), expected.as_raw());
-        eprintln!("decode {name}: max abs diff {max}, {:.3}% of values differ", share * 100.0);
+        eprintln!(
+            "decode {name}: max abs diff {max}, {:.3}% of values differ",
+            share * 100.0
+        );
         if is_jpeg(name) {
             jpeg_worst = (jpeg_worst.0.max(max), jpeg_worst.1.max(share));
         } else {
@@ -57,7 +71,10 @@ fn decoding_matches_pil() {
         }
     }
     // Measured with the image crate's zune-jpeg against libjpeg-turbo; see the closing note.
-    assert!(jpeg_worst.0 <= 16 && jpeg_worst.1 <= 0.35, "JPEG decode drifted: {jpeg_worst:?}");
+    assert!(
+        jpeg_worst.0 <= 16 && jpeg_worst.1 <= 0.35,
+        "JPEG decode drifted: {jpeg_worst:?}"
+    );
 }
 
 #[test]
@@ -76,7 +93,12 @@ fn resize_matches_pillow_bicubic() {
         };
         let got = resize_bicubic(&source, w, h);
         let (max, share) = difference(got.as_raw(), expected.as_raw());
-        assert_eq!(max, 0, "{file}: {:.3}% of values differ, by up to {max}", share * 100.0);
+        assert_eq!(
+            max,
+            0,
+            "{file}: {:.3}% of values differ, by up to {max}",
+            share * 100.0
+        );
         checked += 1;
     }
     assert!(checked >= 40, "only {checked} resize references");
@@ -84,22 +106,39 @@ fn resize_matches_pillow_bicubic() {
 
 #[test]
 fn pixel_values_match_transformers() {
-    let references = candle_core::safetensors::load(common::fixture("reference/pixel_values.safetensors"), &Device::Cpu).unwrap();
+    let references = candle_core::safetensors::load(
+        common::fixture("reference/pixel_values.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
     let mut jpeg_worst = 0f32;
     for (key, tensor) in &references {
         let (name, model) = key.rsplit_once('@').unwrap();
-        let config = std::fs::read_to_string(common::fixture(&format!("models/{model}/preprocessor_config.json"))).unwrap();
+        let config = std::fs::read_to_string(common::fixture(&format!(
+            "models/{model}/preprocessor_config.json"
+        )))
+        .unwrap();
         let preprocessor = Preprocessor::from_json(&config).unwrap();
         let expected: Vec<f32> = tensor.flatten_all().unwrap().to_vec1().unwrap();
         let got = preprocessor.pixel_values(&decode_fixture(name));
         assert_eq!(got.len(), expected.len(), "{key}");
-        let max = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let max = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         if is_jpeg(name) {
             jpeg_worst = jpeg_worst.max(max);
         } else {
-            let identical = got.iter().zip(&expected).all(|(a, b)| a.to_bits() == b.to_bits());
+            let identical = got
+                .iter()
+                .zip(&expected)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(identical, "{key}: pixel values differ by up to {max}");
         }
     }
-    eprintln!("JPEG pixel values: max abs diff {jpeg_worst} (1 level = {})", 2.0 / 255.0);
+    eprintln!(
+        "JPEG pixel values: max abs diff {jpeg_worst} (1 level = {})",
+        2.0 / 255.0
+    );
 }

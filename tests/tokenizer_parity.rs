@@ -7,20 +7,42 @@ use siglip_server::model::files::{resolve, TokenizerFile};
 use siglip_server::tokenizer::SiglipTokenizer;
 
 fn check(model: &str, expect_json: bool) {
-    let files = resolve(common::fixture(&format!("models/{model}")).to_str().unwrap(), None).unwrap();
-    assert_eq!(matches!(files.tokenizer, TokenizerFile::Json(_)), expect_json);
+    let files = resolve(
+        common::fixture(&format!("models/{model}"))
+            .to_str()
+            .unwrap(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        matches!(files.tokenizer, TokenizerFile::Json(_)),
+        expect_json
+    );
     let reference = common::reference_json("tokens.json");
     let max_length = reference["max_length"].as_u64().unwrap() as usize;
-    let tokenizer = SiglipTokenizer::load(&files.tokenizer, files.tokenizer_config.as_deref(), max_length).unwrap();
+    let tokenizer = SiglipTokenizer::load(
+        &files.tokenizer,
+        files.tokenizer_config.as_deref(),
+        max_length,
+    )
+    .unwrap();
     let cases = reference["cases"].as_array().unwrap();
     assert!(cases.len() >= 500, "only {} reference strings", cases.len());
     let mut failures = Vec::new();
     for case in cases {
         let text = case["text"].as_str().unwrap();
-        let expected: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let expected: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let got = tokenizer.encode(text);
         if got != expected {
-            failures.push(format!("{text:?}\n  expected {expected:?}\n  got      {got:?}\n  pieces {}", case["pieces"]));
+            failures.push(format!(
+                "{text:?}\n  expected {expected:?}\n  got      {got:?}\n  pieces {}",
+                case["pieces"]
+            ));
         }
     }
     assert!(
@@ -28,7 +50,12 @@ fn check(model: &str, expect_json: bool) {
         "{model}: {} of {} strings differ; first ones:\n{}",
         failures.len(),
         cases.len(),
-        failures.iter().take(8).cloned().collect::<Vec<_>>().join("\n")
+        failures
+            .iter()
+            .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 

@@ -45,14 +45,20 @@ pub(super) fn png_header(bytes: &[u8]) -> PngHeader {
 /// The key colour Pillow derives from a tRNS chunk (`PngImagePlugin.chunk_tRNS`, then
 /// `Image.convert("RGB")`, then `convert_transparent`, which compares low bytes).
 fn png_key(depth: u8, color_type: u8, palette: &[u8], trns: &[u8]) -> Option<[u8; 3]> {
-    let sample = |i: usize| trns.get(2 * i..2 * i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let sample = |i: usize| {
+        trns.get(2 * i..2 * i + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
     match color_type {
         // Palette: only a "simple" tRNS (one 0x00 entry, all others 0xff) is a colour key;
         // Pillow's `^\xff*\x00\xff*$` also accepts one trailing newline.
         3 => {
             let body = trns.strip_suffix(b"\n").unwrap_or(trns);
             let index = body.iter().position(|&a| a == 0)?;
-            let simple = body.iter().enumerate().all(|(i, &a)| a == 0xff || i == index);
+            let simple = body
+                .iter()
+                .enumerate()
+                .all(|(i, &a)| a == 0xff || i == index);
             let color = palette.get(3 * index..3 * index + 3).unwrap_or(&[0; 3]);
             simple.then(|| [color[0], color[1], color[2]])
         }
@@ -83,7 +89,13 @@ pub(super) struct GifFirstFrame {
 /// Walks the blocks before the first image descriptor. `None` if the structure is unexpected.
 pub(super) fn gif_first_frame(bytes: &[u8]) -> Option<GifFirstFrame> {
     let flags = *bytes.get(10)?;
-    let table_len = |flags: u8| if flags & 0x80 != 0 { 3 << ((flags & 7) + 1) } else { 0 };
+    let table_len = |flags: u8| {
+        if flags & 0x80 != 0 {
+            3 << ((flags & 7) + 1)
+        } else {
+            0
+        }
+    };
     let global = bytes.get(13..13 + table_len(flags))?;
     let mut pos = 13 + global.len();
     let mut transparent = None;
@@ -115,7 +127,11 @@ pub(super) fn gif_first_frame(bytes: &[u8]) -> Option<GifFirstFrame> {
                     c.map_or([0; 3], |c| [c[0], c[1], c[2]])
                 };
                 let fill = color(transparent.unwrap_or(0));
-                return Some(GifFirstFrame { rect, fill, key: transparent.map(color) });
+                return Some(GifFirstFrame {
+                    rect,
+                    fill,
+                    key: transparent.map(color),
+                });
             }
             _ => return None,
         }
@@ -151,11 +167,17 @@ mod tests {
         assert_eq!(png_key(8, 3, &palette, b"\xff\x00\n"), Some([4, 5, 6]));
         assert_eq!(png_key(8, 3, &palette, b"\x00\x00"), None);
         assert_eq!(png_key(8, 3, &palette, b"\x80\xff"), None);
-        assert_eq!(png_key(8, 3, &palette, b"\xff\xff\xff\xff\x00"), Some([0, 0, 0]));
+        assert_eq!(
+            png_key(8, 3, &palette, b"\xff\xff\xff\xff\x00"),
+            Some([0, 0, 0])
+        );
         assert_eq!(png_key(8, 0, &[], b"\x01\x2c"), Some([255; 3]));
         assert_eq!(png_key(1, 0, &[], b"\x00\x01"), Some([255, 0, 0]));
         assert_eq!(png_key(16, 0, &[], b"\x02\x05"), Some([5, 0, 0]));
-        assert_eq!(png_key(16, 2, &[], b"\x0a\x05\x14\x00\x1e\x00"), Some([5, 0, 0]));
+        assert_eq!(
+            png_key(16, 2, &[], b"\x0a\x05\x14\x00\x1e\x00"),
+            Some([5, 0, 0])
+        );
         assert_eq!(png_key(8, 2, &[], b"\x00\x05"), None);
     }
 
@@ -166,7 +188,14 @@ mod tests {
         gif.extend_from_slice(b"\x21\xf9\x04\x01\x00\x00\x01\x00");
         gif.extend_from_slice(b"\x2c\x02\x00\x03\x00\x07\x00\x05\x00\x00");
         let frame = gif_first_frame(&gif).unwrap();
-        assert_eq!(frame, GifFirstFrame { rect: [2, 3, 7, 5], fill: [40, 50, 60], key: Some([40, 50, 60]) });
+        assert_eq!(
+            frame,
+            GifFirstFrame {
+                rect: [2, 3, 7, 5],
+                fill: [40, 50, 60],
+                key: Some([40, 50, 60])
+            }
+        );
         assert_eq!(gif_first_frame(&gif[..20]), None);
     }
 }

@@ -142,7 +142,12 @@ fn looks_like_path(model: &str) -> bool {
 
 fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        })
         .unwrap_or(false)
 }
 
@@ -163,7 +168,9 @@ fn connect(model: &str, revision: &str) -> anyhow::Result<Hub> {
 }
 
 fn require(source: &dyn FileSource, name: &str) -> anyhow::Result<PathBuf> {
-    source.find(name)?.with_context(|| format!("{name} is missing"))
+    source
+        .find(name)?
+        .with_context(|| format!("{name} is missing"))
 }
 
 fn collect(source: &dyn FileSource) -> anyhow::Result<ModelFiles> {
@@ -171,9 +178,9 @@ fn collect(source: &dyn FileSource) -> anyhow::Result<ModelFiles> {
     let weights = match source.find(WEIGHTS)? {
         Some(path) => vec![path],
         None => {
-            let index = source.find(WEIGHTS_INDEX)?.with_context(|| {
-                format!("neither {WEIGHTS} nor {WEIGHTS_INDEX} is there")
-            })?;
+            let index = source
+                .find(WEIGHTS_INDEX)?
+                .with_context(|| format!("neither {WEIGHTS} nor {WEIGHTS_INDEX} is there"))?;
             shard_names(&index)?
                 .iter()
                 .map(|name| require(source, name))
@@ -182,9 +189,11 @@ fn collect(source: &dyn FileSource) -> anyhow::Result<ModelFiles> {
     };
     let tokenizer = match source.find(TOKENIZER_JSON)? {
         Some(path) => TokenizerFile::Json(path),
-        None => TokenizerFile::SentencePiece(source.find(SPIECE)?.with_context(|| {
-            format!("neither {TOKENIZER_JSON} nor {SPIECE} is there")
-        })?),
+        None => TokenizerFile::SentencePiece(
+            source
+                .find(SPIECE)?
+                .with_context(|| format!("neither {TOKENIZER_JSON} nor {SPIECE} is there"))?,
+        ),
     };
     Ok(ModelFiles {
         config,
@@ -202,12 +211,15 @@ fn shard_names(index: &Path) -> anyhow::Result<Vec<String>> {
         weight_map: std::collections::BTreeMap<String, String>,
     }
     let text = std::fs::read_to_string(index)?;
-    let index: Index = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", index.display()))?;
+    let index: Index =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", index.display()))?;
     let mut names: Vec<String> = index.weight_map.into_values().collect();
     names.sort();
     names.dedup();
-    if let Some(bad) = names.iter().find(|n| n.contains(['/', '\\']) || n.starts_with('.')) {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.contains(['/', '\\']) || n.starts_with('.'))
+    {
         bail!("shard name {bad:?} in {WEIGHTS_INDEX} points outside the model directory");
     }
     Ok(names)

@@ -34,7 +34,11 @@ pub struct SiglipModel {
 
 impl SiglipModel {
     /// Loads f32 weights from one or more safetensors files (shards are merged).
-    pub fn load(config: SiglipConfig, weights: &[PathBuf], device: &Device) -> anyhow::Result<Self> {
+    pub fn load(
+        config: SiglipConfig,
+        weights: &[PathBuf],
+        device: &Device,
+    ) -> anyhow::Result<Self> {
         let mut tensors = HashMap::new();
         for path in weights {
             let shard = candle_core::safetensors::load(path, &Device::Cpu)
@@ -50,7 +54,10 @@ impl SiglipModel {
         let vision = VisionTower::new(&config.vision_config, vb.pp("vision_model"))?;
         let text = TextTower::new(&config.text_config, vb.pp("text_model"))?;
         let scalar = |name: &str| -> candle_core::Result<f32> {
-            vb.get(1, name)?.to_dtype(DType::F32)?.to_vec1::<f32>().map(|v| v[0])
+            vb.get(1, name)?
+                .to_dtype(DType::F32)?
+                .to_vec1::<f32>()
+                .map(|v| v[0])
         };
         Ok(Self {
             logit_scale: scalar("logit_scale")?.exp(),
@@ -113,11 +120,14 @@ impl SiglipModel {
     }
 
     /// `logits_per_image`: `exp(logit_scale) * image · textᵀ + logit_bias`, `[images, texts]`.
-    pub fn logits(&self, image_embeds: &Tensor, text_embeds: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn logits(
+        &self,
+        image_embeds: &Tensor,
+        text_embeds: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let cosine = image_embeds.matmul(&text_embeds.t()?)?;
         cosine.affine(self.logit_scale as f64, self.logit_bias as f64)
     }
-
 }
 
 /// `x / ||x||₂` along the last dimension, as transformers does (no epsilon).

@@ -5,7 +5,6 @@
 //! `ImagingResampleVertical_8bpc` and the pass ordering of `ImagingResampleInner`. The
 //! arithmetic is Pillow's; only the loop structure differs, for speed.
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use image::RgbImage;
@@ -32,34 +31,28 @@ pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if width == 0 || height == 0 || src_width == 0 || src_height == 0 {
         return RgbImage::new(width, height);
     }
-    let need_horizontal = width != src_width;
-    let need_vertical = height != src_height;
+    let horizontal = (width != src_width).then(|| Taps::bicubic(src_width, width));
+    let vertical = (height != src_height).then(|| Taps::bicubic(src_height, height));
     let shrink_y = i64::from(src_height) - i64::from(height);
     let shrink_x = i64::from(src_width) - i64::from(width);
-    let horizontal_first = !(shrink_y > 0 && shrink_y > shrink_x * 2);
+    let vertical_first = shrink_y > 0 && shrink_y > shrink_x * 2;
 
     let src_rows = src.as_raw().as_slice();
-    let data = if horizontal_first {
-        let vertical = need_vertical.then(|| Taps::bicubic(src_height, height));
-        let (rows, first_row) = if need_horizontal {
-            // Only the rows the vertical pass reads; all of them when the height is unchanged.
-            let span = vertical.as_ref().map_or(0..src_height as usize, Taps::source_span);
-            let first = span.start;
-            let horizontal = Taps::bicubic(src_width, width);
-            (Cow::Owned(horizontal_pass(src_rows, src_width, span, &horizontal)), first)
-        } else {
-            (Cow::Borrowed(src_rows), 0)
-        };
-        match vertical {
-            Some(vertical) => vertical_pass(&rows, width, first_row, &vertical),
-            None => rows.into_owned(),
+    let all_rows = 0..src_height as usize;
+    let data = match (horizontal, vertical) {
+        (Some(horizontal), Some(vertical)) if vertical_first => {
+            let rows = vertical_pass(src_rows, src_width, 0, &vertical);
+            horizontal_pass(&rows, src_width, 0..height as usize, &horizontal)
         }
-    } else {
-        let rows = vertical_pass(src_rows, src_width, 0, &Taps::bicubic(src_height, height));
-        match need_horizontal {
-            true => horizontal_pass(&rows, src_width, 0..height as usize, &Taps::bicubic(src_width, width)),
-            false => rows,
+        (Some(horizontal), Some(vertical)) => {
+            // Only the source rows the vertical pass reads go through the horizontal pass.
+            let span = vertical.source_span();
+            let rows = horizontal_pass(src_rows, src_width, span.clone(), &horizontal);
+            vertical_pass(&rows, width, span.start, &vertical)
         }
+        (Some(horizontal), None) => horizontal_pass(src_rows, src_width, all_rows, &horizontal),
+        (None, Some(vertical)) => vertical_pass(src_rows, src_width, 0, &vertical),
+        (None, None) => src_rows.to_vec(),
     };
     RgbImage::from_raw(width, height, data).expect("buffer sized width * height * 3")
 }
@@ -74,10 +67,17 @@ fn horizontal_pass(src: &[u8], src_width: u32, rows: Range<usize>, taps: &Taps) 
     let mut packed = vec![[0u64; 3]; src_width as usize];
     let mut spare_row = Vec::new();
     let src = &src[rows.start * src_row_len..rows.end * src_row_len];
-    for (pair, out_pair) in src.chunks(2 * src_row_len).zip(out.chunks_mut(2 * out_row_len)) {
+    for (pair, out_pair) in src
+        .chunks(2 * src_row_len)
+        .zip(out.chunks_mut(2 * out_row_len))
+    {
         let (row_a, row_b) = pair.split_at(src_row_len);
         let row_b = if row_b.is_empty() { row_a } else { row_b };
-        for ((slot, a), b) in packed.iter_mut().zip(row_a.chunks_exact(3)).zip(row_b.chunks_exact(3)) {
+        for ((slot, a), b) in packed
+            .iter_mut()
+            .zip(row_a.chunks_exact(3))
+            .zip(row_b.chunks_exact(3))
+        {
             *slot = [0, 1, 2].map(|c| u64::from(a[c]) | (u64::from(b[c]) << 32));
         }
         let (out_a, out_b) = out_pair.split_at_mut(out_row_len);
@@ -193,7 +193,11 @@ impl Taps {
                 let w = if ww != 0.0 { w / ww } else { w };
                 // Rounded half away from zero, then truncated, as `normalize_coeffs_8bpc` does.
                 let scaled = w * f64::from(1u32 << PRECISION_BITS);
-                *fixed = if w < 0.0 { (scaled - 0.5) as i32 } else { (scaled + 0.5) as i32 };
+                *fixed = if w < 0.0 {
+                    (scaled - 0.5) as i32
+                } else {
+                    (scaled + 0.5) as i32
+                };
             }
             taps.starts.push(xmin as usize);
             taps.counts.push(count);
@@ -209,7 +213,10 @@ impl Taps {
     /// First source index and weights of output `i`.
     #[inline]
     fn output(&self, i: usize) -> (usize, &[i32]) {
-        (self.starts[i], &self.weights[i * self.ksize..][..self.counts[i]])
+        (
+            self.starts[i],
+            &self.weights[i * self.ksize..][..self.counts[i]],
+        )
     }
 
     /// `ybox_first..ybox_last`: the source indices some output reads.
@@ -246,9 +253,17 @@ mod tests {
     fn matches_pillow_on_a_row() {
         // Expected values from Pillow 13's `Image.resize(..., Image.BICUBIC)`.
         let src = image(4, 1, &ROW);
-        assert_eq!(resize_bicubic(&src, 2, 1).as_raw(), &[50, 16, 225, 205, 34, 22]);
-        assert_eq!(resize_bicubic(&src, 3, 1).as_raw(), &[16, 12, 255, 128, 25, 122, 239, 38, 0]);
-        let up = [0, 9, 251, 14, 12, 253, 60, 17, 255, 106, 23, 192, 149, 28, 53, 195, 33, 0];
+        assert_eq!(
+            resize_bicubic(&src, 2, 1).as_raw(),
+            &[50, 16, 225, 205, 34, 22]
+        );
+        assert_eq!(
+            resize_bicubic(&src, 3, 1).as_raw(),
+            &[16, 12, 255, 128, 25, 122, 239, 38, 0]
+        );
+        let up = [
+            0, 9, 251, 14, 12, 253, 60, 17, 255, 106, 23, 192, 149, 28, 53, 195, 33, 0,
+        ];
         assert_eq!(&resize_bicubic(&src, 8, 1).as_raw()[..18], &up);
     }
 

@@ -21,19 +21,32 @@ struct ClassifyInput {
 }
 
 /// The handler: admission, decode, preprocess, both towers, scores.
-pub async fn classify(State(state): State<AppState>, request: Request) -> Result<Json<ClassifyResponse>, ApiError> {
+pub async fn classify(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<ClassifyResponse>, ApiError> {
     let engine = state.engine()?;
     let input = read(&state, request).await?;
     state.check_model(input.model.as_deref())?;
     let (labels, template, top_k) = validate(&state, &input)?;
-    let prompts: Vec<String> = labels.iter().map(|label| prompt(&template, label)).collect();
+    let prompts: Vec<String> = labels
+        .iter()
+        .map(|label| prompt(&template, label))
+        .collect();
     let pixels = preprocess(&state, engine, input.images).await?;
-    let (images, texts) = tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&prompts))?;
+    let (images, texts) =
+        tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&prompts))?;
     let logits: Vec<Vec<f32>> = images
         .iter()
         .map(|image| texts.iter().map(|text| engine.logit(image, text)).collect())
         .collect();
-    Ok(Json(response(&state.model_id, &labels, &logits, top_k, engine.tokenizer.max_length())))
+    Ok(Json(response(
+        &state.model_id,
+        &labels,
+        &logits,
+        top_k,
+        engine.tokenizer.max_length(),
+    )))
 }
 
 async fn read(state: &Shared, request: Request) -> Result<ClassifyInput, ApiError> {
@@ -47,7 +60,11 @@ async fn read(state: &Shared, request: Request) -> Result<ClassifyInput, ApiErro
 fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
     let images = match (body.image, body.images) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("image", "invalid_request", "send either image or images, not both"))
+            return Err(ApiError::invalid(
+                "image",
+                "invalid_request",
+                "send either image or images, not both",
+            ))
         }
         (Some(one), None) => vec![(parse_image(&one, "image")?, "image".to_string())],
         (None, Some(many)) => many
@@ -87,7 +104,9 @@ async fn from_multipart(state: &Shared, request: Request) -> Result<ClassifyInpu
             "image" | "images" => {
                 let param = format!("image[{}]", input.images.len());
                 let bytes = field.bytes().await.map_err(field_error)?;
-                input.images.push((ImageSource::Bytes(bytes.to_vec()), param));
+                input
+                    .images
+                    .push((ImageSource::Bytes(bytes.to_vec()), param));
             }
             "labels" | "candidate_labels" => {
                 let text = field.text().await.map_err(field_error)?;
@@ -97,14 +116,15 @@ async fn from_multipart(state: &Shared, request: Request) -> Result<ClassifyInpu
                     _ => labels.push(text),
                 }
             }
-            "hypothesis_template" => input.hypothesis_template = Some(field.text().await.map_err(field_error)?),
+            "hypothesis_template" => {
+                input.hypothesis_template = Some(field.text().await.map_err(field_error)?)
+            }
             "model" => input.model = Some(field.text().await.map_err(field_error)?),
             "top_k" => {
                 let text = field.text().await.map_err(field_error)?;
-                let k = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| ApiError::invalid("top_k", "invalid_top_k", "top_k must be a positive integer"))?;
+                let k = text.trim().parse().map_err(|_| {
+                    ApiError::invalid("top_k", "invalid_top_k", "top_k must be a positive integer")
+                })?;
                 input.top_k = Some(k);
             }
             _ => {}
@@ -114,16 +134,26 @@ async fn from_multipart(state: &Shared, request: Request) -> Result<ClassifyInpu
 }
 
 /// Checks the request against the API's rules and the configured limits.
-fn validate(state: &Shared, input: &ClassifyInput) -> Result<(Vec<String>, String, Option<usize>), ApiError> {
+fn validate(
+    state: &Shared,
+    input: &ClassifyInput,
+) -> Result<(Vec<String>, String, Option<usize>), ApiError> {
     let limits = &state.config.limits;
     if input.images.is_empty() {
-        return Err(ApiError::invalid("image", "missing_image", "send one image in image, or several in images"));
+        return Err(ApiError::invalid(
+            "image",
+            "missing_image",
+            "send one image in image, or several in images",
+        ));
     }
     if input.images.len() > limits.max_images_per_request {
         return Err(ApiError::invalid(
             "images",
             "too_many_images",
-            format!("at most {} images per request", limits.max_images_per_request),
+            format!(
+                "at most {} images per request",
+                limits.max_images_per_request
+            ),
         ));
     }
     let labels = input
@@ -131,26 +161,46 @@ fn validate(state: &Shared, input: &ClassifyInput) -> Result<(Vec<String>, Strin
         .clone()
         .ok_or_else(|| ApiError::invalid("labels", "missing_labels", "labels is required"))?;
     if labels.is_empty() {
-        return Err(ApiError::invalid("labels", "empty_labels", "labels must not be empty"));
+        return Err(ApiError::invalid(
+            "labels",
+            "empty_labels",
+            "labels must not be empty",
+        ));
     }
     if labels.len() > limits.max_labels_per_request {
         return Err(ApiError::invalid(
             "labels",
             "too_many_labels",
-            format!("at most {} labels per request", limits.max_labels_per_request),
+            format!(
+                "at most {} labels per request",
+                limits.max_labels_per_request
+            ),
         ));
     }
     if labels.iter().any(|l| l.trim().is_empty()) {
-        return Err(ApiError::invalid("labels", "empty_label", "every label must be a non-empty string"));
+        return Err(ApiError::invalid(
+            "labels",
+            "empty_label",
+            "every label must be a non-empty string",
+        ));
     }
-    if labels.iter().any(|l| l.chars().count() > limits.max_label_chars) {
+    if labels
+        .iter()
+        .any(|l| l.chars().count() > limits.max_label_chars)
+    {
         return Err(ApiError::invalid(
             "labels",
             "label_too_long",
-            format!("labels are limited to {} characters", limits.max_label_chars),
+            format!(
+                "labels are limited to {} characters",
+                limits.max_label_chars
+            ),
         ));
     }
-    let template = input.hypothesis_template.clone().unwrap_or_else(|| state.config.hypothesis_template.clone());
+    let template = input
+        .hypothesis_template
+        .clone()
+        .unwrap_or_else(|| state.config.hypothesis_template.clone());
     if !template.contains("{}") {
         return Err(ApiError::invalid(
             "hypothesis_template",
@@ -159,10 +209,18 @@ fn validate(state: &Shared, input: &ClassifyInput) -> Result<(Vec<String>, Strin
         ));
     }
     if template.chars().count() > limits.max_label_chars {
-        return Err(ApiError::invalid("hypothesis_template", "template_too_long", "hypothesis_template is too long"));
+        return Err(ApiError::invalid(
+            "hypothesis_template",
+            "template_too_long",
+            "hypothesis_template is too long",
+        ));
     }
     if input.top_k == Some(0) {
-        return Err(ApiError::invalid("top_k", "invalid_top_k", "top_k must be at least 1"));
+        return Err(ApiError::invalid(
+            "top_k",
+            "invalid_top_k",
+            "top_k must be at least 1",
+        ));
     }
     Ok((labels, template, input.top_k))
 }

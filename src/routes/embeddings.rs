@@ -7,7 +7,9 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::{preprocess, read_json};
-use crate::api::{EmbeddingData, EmbeddingValue, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage};
+use crate::api::{
+    EmbeddingData, EmbeddingValue, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
+};
 use crate::engine::Embedding;
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
@@ -20,7 +22,10 @@ enum Input {
 }
 
 /// The handler: read inputs, run each tower on its share, reassemble in input order.
-pub async fn embeddings(State(state): State<AppState>, request: Request) -> Result<Json<EmbeddingsResponse>, ApiError> {
+pub async fn embeddings(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<EmbeddingsResponse>, ApiError> {
     let engine = state.engine()?;
     let body: EmbeddingsRequest = read_json(&state, request).await?;
     state.check_model(body.model.as_deref())?;
@@ -40,7 +45,10 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resu
             return Err(ApiError::invalid(
                 "dimensions",
                 "invalid_dimensions",
-                format!("this model's embeddings have {} dimensions", engine.embedding_size),
+                format!(
+                    "this model's embeddings have {} dimensions",
+                    engine.embedding_size
+                ),
             ));
         }
     }
@@ -54,7 +62,8 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resu
         }
     }
     let pixels = preprocess(&state, engine, images).await?;
-    let (image_embeds, text_embeds) = tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&texts))?;
+    let (image_embeds, text_embeds) =
+        tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&texts))?;
     let (mut image_embeds, mut text_embeds) = (image_embeds.into_iter(), text_embeds.into_iter());
     let data = inputs
         .iter()
@@ -65,7 +74,11 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resu
                 Input::Image(_) => image_embeds.next(),
             }
             .expect("one embedding per input");
-            EmbeddingData { object: "embedding", index, embedding: encode(&embedding, base64) }
+            EmbeddingData {
+                object: "embedding",
+                index,
+                embedding: encode(&embedding, base64),
+            }
         })
         .collect();
     let tokens = texts.len() * engine.tokenizer.max_length();
@@ -73,7 +86,10 @@ pub async fn embeddings(State(state): State<AppState>, request: Request) -> Resu
         object: "list",
         data,
         model: state.model_id.clone(),
-        usage: EmbeddingsUsage { prompt_tokens: tokens, total_tokens: tokens },
+        usage: EmbeddingsUsage {
+            prompt_tokens: tokens,
+            total_tokens: tokens,
+        },
     }))
 }
 
@@ -91,16 +107,30 @@ fn read_inputs(state: &Shared, body: &EmbeddingsRequest) -> Result<Vec<Input>, A
         None | Some("text") => false,
         Some("image") => true,
         Some(other) => {
-            return Err(ApiError::invalid("modality", "invalid_modality", format!("modality must be text or image, not {other:?}")))
+            return Err(ApiError::invalid(
+                "modality",
+                "invalid_modality",
+                format!("modality must be text or image, not {other:?}"),
+            ))
         }
     };
     let items: Vec<&Value> = match &body.input {
         Value::Array(items) => items.iter().collect(),
         single @ Value::String(_) => vec![single],
-        _ => return Err(ApiError::invalid("input", "invalid_input", "input must be a string or an array")),
+        _ => {
+            return Err(ApiError::invalid(
+                "input",
+                "invalid_input",
+                "input must be a string or an array",
+            ))
+        }
     };
     if items.is_empty() {
-        return Err(ApiError::invalid("input", "empty_input", "input must not be empty"));
+        return Err(ApiError::invalid(
+            "input",
+            "empty_input",
+            "input must not be empty",
+        ));
     }
     let limits = &state.config.limits;
     let inputs = items
@@ -109,32 +139,67 @@ fn read_inputs(state: &Shared, body: &EmbeddingsRequest) -> Result<Vec<Input>, A
         .map(|(i, item)| {
             let param = format!("input[{i}]");
             match item {
-                Value::String(s) if strings_are_images => Ok(Input::Image(parse_image(item, &param)?)),
+                Value::String(s) if strings_are_images => {
+                    Ok(Input::Image(parse_image(item, &param)?))
+                }
                 Value::String(s) => Ok(Input::Text(s.clone())),
                 Value::Object(part) => match part.get("type").and_then(Value::as_str) {
                     Some("text") => match part.get("text") {
                         Some(Value::String(s)) => Ok(Input::Text(s.clone())),
-                        _ => Err(ApiError::invalid(&param, "invalid_input", "a text part needs a \"text\" string")),
+                        _ => Err(ApiError::invalid(
+                            &param,
+                            "invalid_input",
+                            "a text part needs a \"text\" string",
+                        )),
                     },
                     Some("image_url") => Ok(Input::Image(parse_image(item, &param)?)),
-                    _ => Err(ApiError::invalid(&param, "invalid_input", "parts must have type text or image_url")),
+                    _ => Err(ApiError::invalid(
+                        &param,
+                        "invalid_input",
+                        "parts must have type text or image_url",
+                    )),
                 },
-                _ => Err(ApiError::invalid(&param, "invalid_input", "inputs must be strings or content parts")),
+                _ => Err(ApiError::invalid(
+                    &param,
+                    "invalid_input",
+                    "inputs must be strings or content parts",
+                )),
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let images = inputs.iter().filter(|i| matches!(i, Input::Image(_))).count();
+    let images = inputs
+        .iter()
+        .filter(|i| matches!(i, Input::Image(_)))
+        .count();
     let texts = inputs.len() - images;
     if images > limits.max_images_per_request {
-        return Err(ApiError::invalid("input", "too_many_images", format!("at most {} images per request", limits.max_images_per_request)));
+        return Err(ApiError::invalid(
+            "input",
+            "too_many_images",
+            format!(
+                "at most {} images per request",
+                limits.max_images_per_request
+            ),
+        ));
     }
     if texts > limits.max_labels_per_request {
-        return Err(ApiError::invalid("input", "too_many_texts", format!("at most {} texts per request", limits.max_labels_per_request)));
+        return Err(ApiError::invalid(
+            "input",
+            "too_many_texts",
+            format!(
+                "at most {} texts per request",
+                limits.max_labels_per_request
+            ),
+        ));
     }
     for input in &inputs {
         if let Input::Text(text) = input {
             if text.chars().count() > limits.max_label_chars {
-                return Err(ApiError::invalid("input", "text_too_long", format!("texts are limited to {} characters", limits.max_label_chars)));
+                return Err(ApiError::invalid(
+                    "input",
+                    "text_too_long",
+                    format!("texts are limited to {} characters", limits.max_label_chars),
+                ));
             }
         }
     }

@@ -29,7 +29,10 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<serde_json::Val
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     refresh_gauges(&state);
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

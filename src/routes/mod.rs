@@ -38,13 +38,20 @@ pub async fn body_bytes(state: &Shared, request: Request) -> Result<Bytes, ApiEr
 /// Parses a JSON body; a syntax error and a wrong field are both 400 with the parser's words.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|error| {
-        let code = if error.is_syntax() || error.is_eof() { "invalid_json" } else { "invalid_request" };
+        let code = if error.is_syntax() || error.is_eof() {
+            "invalid_json"
+        } else {
+            "invalid_request"
+        };
         ApiError::bad_request(code, format!("invalid request body: {error}"))
     })
 }
 
 /// A JSON body of a JSON-only route: 415 for other content types.
-pub async fn read_json<T: DeserializeOwned>(state: &Shared, request: Request) -> Result<T, ApiError> {
+pub async fn read_json<T: DeserializeOwned>(
+    state: &Shared,
+    request: Request,
+) -> Result<T, ApiError> {
     if media_type(&request) != "application/json" {
         return Err(ApiError::unsupported_media_type());
     }

@@ -38,8 +38,14 @@ mod tests {
 
     #[test]
     fn matches_python_canonicalize_text() {
-        assert_eq!(canonicalize("This is a photo of A Cat.", true), "this is a photo of a cat");
-        assert_eq!(canonicalize("  a \t\n b\u{3000}c\u{1c}d  ", true), "a b c d");
+        assert_eq!(
+            canonicalize("This is a photo of A Cat.", true),
+            "this is a photo of a cat"
+        );
+        assert_eq!(
+            canonicalize("  a \t\n b\u{3000}c\u{1c}d  ", true),
+            "a b c d"
+        );
         assert_eq!(canonicalize("!!!...", true), "");
         assert_eq!(canonicalize("don't-stop", true), "dontstop");
         assert_eq!(canonicalize("ΟΔΟΣ Éé", true), "οδος éé");

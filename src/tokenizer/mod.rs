@@ -119,14 +119,16 @@ impl SiglipTokenizer {
                 SentencePiece::from_tokenizer_json(&text)
             }
             TokenizerFile::SentencePiece(path) => {
-                let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
                 SentencePiece::from_model_proto(&bytes)
             }
         }?;
         let config: TokenizerConfig = match tokenizer_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)?;
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+                serde_json::from_str(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
             }
             None => TokenizerConfig::default(),
         };
@@ -137,7 +139,10 @@ impl SiglipTokenizer {
         anyhow::ensure!(max_length >= 1, "max_length must be at least 1");
         let special = |t: &TokenText| {
             let text = t.text().to_string();
-            let saved = config.added_tokens_decoder.values().find(|a| a.content == text);
+            let saved = config
+                .added_tokens_decoder
+                .values()
+                .find(|a| a.content == text);
             Special {
                 id: sp.piece_to_id(&text),
                 // SiglipTokenizer.__init__ makes its tokens with lstrip = rstrip = True.
@@ -206,7 +211,11 @@ impl SiglipTokenizer {
     fn tokenize_chunk(&self, text: &str) -> Vec<u32> {
         let text = canonicalize(text, self.lower_case);
         let pieces = self.sp.encode(&format!("{}{text}", self.unk.text));
-        let skip = if pieces.len() >= self.unk_pieces { self.unk_pieces } else { 0 };
+        let skip = if pieces.len() >= self.unk_pieces {
+            self.unk_pieces
+        } else {
+            0
+        };
         pieces[skip..].iter().map(|p| p.id).collect()
     }
 
@@ -219,7 +228,10 @@ impl SiglipTokenizer {
         let (mut start, mut pos) = (0, 0);
         while pos < text.len() {
             let rest = &text[pos..];
-            match specials.iter().find(|s| !s.text.is_empty() && rest.starts_with(&s.text)) {
+            match specials
+                .iter()
+                .find(|s| !s.text.is_empty() && rest.starts_with(&s.text))
+            {
                 Some(special) => {
                     chunks.push(Chunk::Text(&text[start..pos]));
                     chunks.push(Chunk::Special(special));

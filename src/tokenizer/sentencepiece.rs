@@ -99,7 +99,8 @@ const UNK_PENALTY: f32 = 10.0;
 impl SentencePiece {
     /// Parses a `spiece.model` file's bytes.
     pub fn from_model_proto(bytes: &[u8]) -> anyhow::Result<Self> {
-        let proto = ModelProto::decode(bytes).context("spiece.model is not a SentencePiece model")?;
+        let proto =
+            ModelProto::decode(bytes).context("spiece.model is not a SentencePiece model")?;
         if let Some(trainer) = &proto.trainer_spec {
             if trainer.model_type.unwrap_or(1) != 1 {
                 bail!("spiece.model is not a unigram model");
@@ -117,7 +118,11 @@ impl SentencePiece {
                     4 => PieceKind::UserDefined,
                     _ => PieceKind::Reserved,
                 };
-                (p.piece.clone().unwrap_or_default(), p.score.unwrap_or(0.0), kind)
+                (
+                    p.piece.clone().unwrap_or_default(),
+                    p.score.unwrap_or(0.0),
+                    kind,
+                )
             })
             .collect::<Vec<_>>();
         let unk_id = proto
@@ -144,10 +149,14 @@ impl SentencePiece {
     /// `Precompiled` normaliser and its Metaspace prefix rule. Its added special tokens
     /// are reserved pieces, as control pieces are in SentencePiece.
     pub fn from_tokenizer_json(text: &str) -> anyhow::Result<Self> {
-        let json: serde_json::Value = serde_json::from_str(text).context("tokenizer.json is not JSON")?;
+        let json: serde_json::Value =
+            serde_json::from_str(text).context("tokenizer.json is not JSON")?;
         let model = &json["model"];
         if model["type"] != "Unigram" {
-            bail!("tokenizer.json has a {} model; SigLIP needs a Unigram one", model["type"]);
+            bail!(
+                "tokenizer.json has a {} model; SigLIP needs a Unigram one",
+                model["type"]
+            );
         }
         if model["byte_fallback"].as_bool().unwrap_or(false) {
             bail!("tokenizer.json uses byte fallback, which SigLIP tokenizers never do");
@@ -162,7 +171,9 @@ impl SentencePiece {
                     .collect()
             })
             .unwrap_or_default();
-        let unk_id = model["unk_id"].as_u64().context("tokenizer.json has no unk_id")? as u32;
+        let unk_id = model["unk_id"]
+            .as_u64()
+            .context("tokenizer.json has no unk_id")? as u32;
         let pieces = model["vocab"]
             .as_array()
             .context("tokenizer.json has no Unigram vocab")?
@@ -172,7 +183,11 @@ impl SentencePiece {
                 let piece = entry[0].as_str().context("bad vocab entry")?.to_string();
                 let score = entry[1].as_f64().context("bad vocab entry")? as f32;
                 let reserved = id as u32 == unk_id || special.contains(&piece.as_str());
-                let kind = if reserved { PieceKind::Reserved } else { PieceKind::Normal };
+                let kind = if reserved {
+                    PieceKind::Reserved
+                } else {
+                    PieceKind::Normal
+                };
                 Ok((piece, score, kind))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -183,7 +198,14 @@ impl SentencePiece {
             None => None,
         };
         let add_dummy_prefix = metaspace_prepends(&json["pre_tokenizer"]).unwrap_or(true);
-        Ok(Self::new(pieces, unk_id, charsmap, add_dummy_prefix, true, true))
+        Ok(Self::new(
+            pieces,
+            unk_id,
+            charsmap,
+            add_dummy_prefix,
+            true,
+            true,
+        ))
     }
 
     fn new(
@@ -194,7 +216,12 @@ impl SentencePiece {
         remove_extra_whitespaces: bool,
         escape_whitespaces: bool,
     ) -> Self {
-        let normal_scores = || pieces.iter().filter(|p| p.2 == PieceKind::Normal).map(|p| p.1);
+        let normal_scores = || {
+            pieces
+                .iter()
+                .filter(|p| p.2 == PieceKind::Normal)
+                .map(|p| p.1)
+        };
         let min_score = normal_scores().fold(f32::MAX, f32::min);
         let max_score = normal_scores().fold(f32::MIN_POSITIVE, f32::max);
         let mut lookup = HashMap::new();
@@ -263,7 +290,11 @@ impl SentencePiece {
         if input.is_empty() {
             return normalized;
         }
-        let space = if self.escape_whitespaces { SPACE_SYMBOL } else { " " };
+        let space = if self.escape_whitespaces {
+            SPACE_SYMBOL
+        } else {
+            " "
+        };
         if self.add_dummy_prefix {
             normalized.push_str(space);
         }
@@ -305,7 +336,11 @@ impl SentencePiece {
             score: f32,
             start: Option<usize>,
         }
-        let unset = Best { id: 0, score: 0.0, start: None };
+        let unset = Best {
+            id: 0,
+            score: 0.0,
+            start: None,
+        };
         let mut best = vec![unset; text.len() + 1];
         let unk_score = self.min_score - UNK_PENALTY;
         let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
@@ -315,7 +350,9 @@ impl SentencePiece {
             let mut has_single = false;
             let ends = boundaries[n + 1..].iter().copied().chain([text.len()]);
             for end in ends.take_while(|&e| e - start <= self.longest_piece) {
-                let Some(&id) = self.lookup.get(&text[start..end]) else { continue };
+                let Some(&id) = self.lookup.get(&text[start..end]) else {
+                    continue;
+                };
                 let length = end - start;
                 let score = match self.kinds[id as usize] {
                     PieceKind::UserDefined => length as f32 * self.max_score - 0.1,
@@ -324,7 +361,11 @@ impl SentencePiece {
                 let candidate = score + here;
                 let target = &mut best[end];
                 if target.start.is_none() || candidate > target.score {
-                    *target = Best { id, score: candidate, start: Some(start) };
+                    *target = Best {
+                        id,
+                        score: candidate,
+                        start: Some(start),
+                    };
                 }
                 has_single |= length == char_len;
             }
@@ -332,7 +373,11 @@ impl SentencePiece {
                 let candidate = unk_score + here;
                 let target = &mut best[start + char_len];
                 if target.start.is_none() || candidate > target.score {
-                    *target = Best { id: self.unk_id, score: candidate, start: Some(start) };
+                    *target = Best {
+                        id: self.unk_id,
+                        score: candidate,
+                        start: Some(start),
+                    };
                 }
             }
         }

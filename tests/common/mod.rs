@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 /// A JSON reference file under `tests/fixtures/reference/`.
@@ -16,7 +18,12 @@ pub fn reference_json(name: &str) -> serde_json::Value {
 
 /// A JSON array of numbers as f32.
 pub fn floats(value: &serde_json::Value) -> Vec<f32> {
-    value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
 }
 
 /// A JSON array of arrays of numbers as rows of f32.
