@@ -59,7 +59,7 @@ pub struct BatchingConfig {
     pub max_batch_size: usize,
     /// How long a batch's first entry waits for company (Triton's max_queue_delay), ms.
     pub max_wait_ms: u64,
-    /// Entries that may wait; beyond that, 429.
+    /// Requests admitted at once (waiting or running); beyond that, 429.
     pub queue_capacity: usize,
     /// Longest a request may wait for its answer, ms; beyond that, 504.
     pub request_timeout_ms: u64,
@@ -217,7 +217,7 @@ pub struct ServeArgs {
     /// Milliseconds a batch's first entry waits for company.
     #[arg(long, env = "SIGLIP_MAX_WAIT_MS")]
     pub max_wait_ms: Option<u64>,
-    /// Entries that may wait before requests get 429.
+    /// Requests admitted at once (waiting or running) before 429.
     #[arg(long, env = "SIGLIP_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
     /// Milliseconds a request may wait for its answer before 504.

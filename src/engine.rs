@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use candle_core::Tensor;
 use futures::future::try_join_all;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::batcher::{BatchError, BatchStats, Batcher, BatcherConfig};
 use crate::checkpoint::Checkpoint;
@@ -41,6 +42,9 @@ pub struct Engine {
     texts: Batcher<Vec<u32>, Embedding>,
     labels: LabelCache,
     metrics: Arc<Metrics>,
+    /// One permit per request admitted (waiting or running); none left means 429. A permit
+    /// is taken by [`Engine::admit`] and released when the request's handler returns.
+    admission: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -81,10 +85,15 @@ impl Engine {
             preprocessor,
         } = checkpoint;
         let model = Arc::new(model);
+        // Admission is per request (see `admit`); each queue holds what admitted requests send.
+        let limits = &config.limits;
+        let per_request = limits
+            .max_images_per_request
+            .max(limits.max_labels_per_request);
         let queue = |tower: &'static str| BatcherConfig {
             max_batch_size: config.batching.max_batch_size,
             max_wait: config.batching.max_wait(),
-            queue_capacity: config.batching.queue_capacity,
+            queue_capacity: config.batching.queue_capacity.saturating_mul(per_request),
             timeout: config.batching.request_timeout(),
             observer: Some(observer(metrics.clone(), tower)),
         };
@@ -120,7 +129,16 @@ impl Engine {
             texts,
             labels: LabelCache::new(config.label_cache.capacity),
             metrics,
+            admission: Arc::new(Semaphore::new(config.batching.queue_capacity)),
         }
+    }
+
+    /// Admits one request, or answers 429 at once when `queue_capacity` requests are in.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::queue_full(1))
     }
 
     /// Image embeddings of preprocessed images, batched with other requests' images.

@@ -276,11 +276,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let name = state.model_id.clone();
             let checkpoint = tokio::task::spawn_blocking(move || {
-                crate::checkpoint::Checkpoint::from_files(&files, name, &device)
+                let checkpoint = crate::checkpoint::Checkpoint::from_files(&files, name, &device)?;
+                warm_up(&checkpoint)?;
+                anyhow::Ok(checkpoint)
             })
             .await??;
             let engine = Engine::start(checkpoint, &state.config, state.metrics.clone());
-            warm_up(&engine).await?;
             let _ = state.engine.set(engine);
             tracing::info!(model = %state.model_id, "ready");
             anyhow::Ok(())
@@ -304,12 +305,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One image and one prompt through the whole queue path before `/ready` says yes.
-async fn warm_up(engine: &Engine) -> anyhow::Result<()> {
-    let (w, h) = (engine.preprocessor.width, engine.preprocessor.height);
-    let blank = image::RgbImage::new(w, h);
-    let pixels = engine.preprocessor.pixel_values(&blank);
-    engine.embed_images(vec![pixels]).await?;
-    engine.embed_prompts(&["warm-up".to_string()]).await?;
+/// One image and one prompt through both towers before `/ready` says yes.
+fn warm_up(checkpoint: &crate::checkpoint::Checkpoint) -> anyhow::Result<()> {
+    let (w, h) = (
+        checkpoint.preprocessor.width,
+        checkpoint.preprocessor.height,
+    );
+    checkpoint.logits(&[image::RgbImage::new(w, h)], &["warm-up".to_string()])?;
     Ok(())
 }

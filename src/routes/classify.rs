@@ -27,6 +27,8 @@ pub async fn classify(
 ) -> Result<Json<ClassifyResponse>, ApiError> {
     let engine = state.engine()?;
     let input = read(&state, request).await?;
+    // Admitted once the body is read: answering before it would break the client's upload.
+    let _admitted = engine.admit()?;
     state.check_model(input.model.as_deref())?;
     let (labels, template, top_k) = validate(&state, &input)?;
     let prompts: Vec<String> = labels

@@ -28,6 +28,8 @@ pub async fn embeddings(
 ) -> Result<Json<EmbeddingsResponse>, ApiError> {
     let engine = state.engine()?;
     let body: EmbeddingsRequest = read_json(&state, request).await?;
+    // Admitted once the body is read: answering before it would break the client's upload.
+    let _admitted = engine.admit()?;
     state.check_model(body.model.as_deref())?;
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,

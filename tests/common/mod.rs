@@ -37,3 +37,4 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     dot / (norm(a) * norm(b))
 }
+pub mod server;
