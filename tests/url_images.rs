@@ -29,7 +29,11 @@ fn image_host() -> String {
                     break;
                 }
             }
-            let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let path = request_line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
             let head = |status: &str, extra: &str, length: usize| {
                 format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {length}\r\nConnection: close\r\n\r\n")
             };
@@ -37,8 +41,12 @@ fn image_host() -> String {
                 "/cat.png" => stream
                     .write_all(head("200 OK", "Content-Type: image/png\r\n", png.len()).as_bytes())
                     .and_then(|_| stream.write_all(&png)),
-                "/moved" => stream.write_all(head("302 Found", "Location: /cat.png\r\n", 0).as_bytes()),
-                "/ftp" => stream.write_all(head("302 Found", "Location: ftp://127.0.0.1/cat.png\r\n", 0).as_bytes()),
+                "/moved" => {
+                    stream.write_all(head("302 Found", "Location: /cat.png\r\n", 0).as_bytes())
+                }
+                "/ftp" => stream.write_all(
+                    head("302 Found", "Location: ftp://127.0.0.1/cat.png\r\n", 0).as_bytes(),
+                ),
                 _ => stream.write_all(head("404 Not Found", "", 0).as_bytes()),
             };
         }
@@ -67,7 +75,11 @@ async fn url_images_follow_the_rules() {
     let (status, body) = classify(&server, &format!("{host}/moved")).await;
     assert_eq!(status, 200, "redirect: {body}");
     let (status, body) = classify(&server, &format!("{host}/ftp")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("image_url_error")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("image_url_error")),
+        "{body}"
+    );
     let (status, _) = classify(&server, &format!("{host}/missing.png")).await;
     assert_eq!(status, 400);
     drop(server);
@@ -75,7 +87,11 @@ async fn url_images_follow_the_rules() {
     let small = "[url_fetch]\nenabled = true\nallow_private_addresses = true\nmax_bytes = 100\n";
     let server = Server::start("tiny-p14", &[], Some(small));
     let (status, body) = classify(&server, &format!("{host}/cat.png")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("image_too_large")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("image_too_large")),
+        "{body}"
+    );
     drop(server);
 
     // Enabled, but loopback is private: refused, also when reached through a redirect.
