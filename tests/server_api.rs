@@ -7,19 +7,6 @@ use base64::Engine as _;
 use common::server::Server;
 use serde_json::{json, Value};
 
-fn data_url(path: &str) -> String {
-    let bytes = std::fs::read(common::fixture(path)).unwrap();
-    let mime = if path.ends_with(".png") {
-        "image/png"
-    } else {
-        "image/jpeg"
-    };
-    format!(
-        "data:{mime};base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
-
 /// Reference images as lossless files (PIL's own decoding for JPEGs).
 fn reference_image(name: &str) -> String {
     if name.ends_with(".jpg") {
@@ -62,7 +49,7 @@ async fn classify_and_embeddings_match_transformers() {
             .collect();
         let images: Vec<String> = names
             .iter()
-            .map(|n| data_url(&reference_image(n)))
+            .map(|n| common::data_url(&reference_image(n)))
             .collect();
         let expected = common::float_rows(&case["logits_per_image"]);
 
@@ -223,7 +210,7 @@ async fn models_health_ready_metrics_and_request_ids() {
     assert!(!fresh.headers()["x-request-id"].is_empty());
 
     // Two requests with the same labels: the second hits the label cache.
-    let image = data_url("images/rgb_46x46.png");
+    let image = common::data_url("images/rgb_46x46.png");
     for _ in 0..2 {
         let (status, _) = post(
             &client,

@@ -17,11 +17,7 @@ max_label_chars = 50
 "#;
 
 fn png(name: &str) -> String {
-    let bytes = std::fs::read(common::fixture(&format!("images/{name}"))).unwrap();
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
+    common::data_url(&format!("images/{name}"))
 }
 
 /// Checks an error response's status and body, returns the body.

@@ -6,7 +6,6 @@ mod common;
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use common::server::Server;
 use serde_json::{json, Value};
 
@@ -14,11 +13,7 @@ use serde_json::{json, Value};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn png(name: &str) -> String {
-    let bytes = std::fs::read(common::fixture(&format!("images/{name}"))).unwrap();
-    format!(
-        "data:image/png;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
+    common::data_url(&format!("images/{name}"))
 }
 
 const IMAGES: [&str; 4] = [

@@ -38,3 +38,18 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     dot / (norm(a) * norm(b))
 }
 pub mod server;
+
+/// A fixture file (path under tests/fixtures) as a base64 data URL.
+pub fn data_url(path: &str) -> String {
+    use base64::Engine as _;
+    let bytes = std::fs::read(fixture(path)).unwrap();
+    let mime = if path.ends_with(".png") {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
