@@ -82,8 +82,11 @@ SIZE=$(podman image inspect localhost/siglip-server:check --format '{{.Size}}')
 
 step "run: non-root, read-only root, model mounted read-only, host network on 127.0.0.1:$PORT"
 podman rm -f siglip-check >/dev/null 2>&1 || true
+# A world-readable copy: the container's user is 10001, not the owner of the checkout.
+rm -rf "$WORK/models" && mkdir -p "$WORK/models" && cp -r tests/fixtures/models/tiny-p16 "$WORK/models/"
+chmod -R a+rX "$WORK/models"
 podman run -d --name siglip-check --read-only --network=host --cap-drop=ALL \
-  -v "$ROOT/tests/fixtures/models/tiny-p16:/models/tiny-p16:ro" \
+  -v "$WORK/models/tiny-p16:/models/tiny-p16:ro" \
   -e SIGLIP_HOST=127.0.0.1 -e SIGLIP_PORT=$PORT \
   localhost/siglip-server:check --model /models/tiny-p16 --max-wait-ms 500 >/dev/null
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/ready" >/dev/null && break; sleep 0.2; done

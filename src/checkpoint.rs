@@ -38,6 +38,10 @@ impl Checkpoint {
             .with_context(|| format!("parsing {}", files.config.display()))?;
         let preprocessor = Preprocessor::from_json(&std::fs::read_to_string(&files.preprocessor)?)
             .with_context(|| format!("parsing {}", files.preprocessor.display()))?;
+        anyhow::ensure!(
+            preprocessor.do_resize,
+            "preprocessor_config.json has do_resize = false; SigLIP needs a fixed input size"
+        );
         let (height, width) = config.vision_config.image_size.hw();
         anyhow::ensure!(
             (preprocessor.height as usize, preprocessor.width as usize) == (height, width),

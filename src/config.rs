@@ -77,6 +77,8 @@ pub struct LimitsConfig {
     pub max_labels_per_request: usize,
     /// Decoded pixels (width x height) of one image.
     pub max_image_pixels: u64,
+    /// Longest side of one image, pixels.
+    pub max_image_side: u32,
     /// Characters in one label or text.
     pub max_label_chars: usize,
 }
@@ -145,6 +147,7 @@ impl Default for LimitsConfig {
             max_images_per_request: 16,
             max_labels_per_request: 256,
             max_image_pixels: 40_000_000,
+            max_image_side: 16_384,
             max_label_chars: 1_000,
         }
     }
@@ -226,8 +229,14 @@ pub struct ServeArgs {
     /// Prompts kept in the label cache.
     #[arg(long, env = "SIGLIP_LABEL_CACHE_CAPACITY")]
     pub label_cache_capacity: Option<usize>,
-    /// Accept http(s) image URLs.
-    #[arg(long, env = "SIGLIP_ALLOW_URL_IMAGES")]
+    /// Accept http(s) image URLs (`--allow-url-images`, or `--allow-url-images=false`).
+    #[arg(
+        long,
+        env = "SIGLIP_ALLOW_URL_IMAGES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub allow_url_images: Option<bool>,
 }
 
@@ -283,13 +292,9 @@ impl ServeConfig {
         set(&mut self.device, &args.device);
         set(&mut self.log_format, &args.log_format);
         if !args.api_keys.is_empty() {
-            self.api_keys = args
-                .api_keys
-                .iter()
-                .filter(|k| !k.is_empty())
-                .cloned()
-                .collect();
+            self.api_keys.clone_from(&args.api_keys);
         }
+        self.api_keys.retain(|k| !k.trim().is_empty());
         set(&mut self.batching.max_batch_size, &args.max_batch_size);
         set(&mut self.batching.max_wait_ms, &args.max_wait_ms);
         set(&mut self.batching.queue_capacity, &args.queue_capacity);

@@ -28,8 +28,6 @@ pub type Embedding = Arc<[f32]>;
 
 /// The serving side of a loaded checkpoint.
 pub struct Engine {
-    /// Served model id.
-    pub name: String,
     /// Prompt to ids.
     pub tokenizer: Arc<SiglipTokenizer>,
     /// Decoded image to pixels.
@@ -39,7 +37,8 @@ pub struct Engine {
     logit_scale: f32,
     logit_bias: f32,
     images: Batcher<Pixels, Embedding>,
-    texts: Batcher<Vec<u32>, Embedding>,
+    /// Prompts in, embeddings out: tokenized on the text tower's thread, off the async workers.
+    texts: Batcher<String, Embedding>,
     labels: LabelCache,
     metrics: Arc<Metrics>,
     /// One permit per request admitted (waiting or running); none left means 429. A permit
@@ -50,7 +49,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("name", &self.name)
+            .field("embedding_size", &self.embedding_size)
             .finish_non_exhaustive()
     }
 }
@@ -79,11 +78,12 @@ impl Engine {
     /// Starts both queues' model threads. Needs a tokio runtime.
     pub fn start(checkpoint: Checkpoint, config: &ServeConfig, metrics: Arc<Metrics>) -> Self {
         let Checkpoint {
-            name,
             model,
             tokenizer,
             preprocessor,
+            ..
         } = checkpoint;
+        let tokenizer = Arc::new(tokenizer);
         let model = Arc::new(model);
         // Admission is per request (see `admit`); each queue holds what admitted requests send.
         let limits = &config.limits;
@@ -110,20 +110,20 @@ impl Engine {
         });
         let text_model = model.clone();
         let text_device = model.device().clone();
-        let texts = Batcher::spawn("text-tower", queue("text"), move |batch: Vec<Vec<u32>>| {
+        let text_tokenizer = tokenizer.clone();
+        let texts = Batcher::spawn("text-tower", queue("text"), move |batch: Vec<String>| {
             let n = batch.len();
             let rows = batch
-                .into_iter()
-                .map(|ids| Tensor::new(ids, &text_device))
+                .iter()
+                .map(|prompt| Tensor::new(text_tokenizer.encode(prompt), &text_device))
                 .collect();
             run_tower(&text_model, rows, n, SiglipModel::text_embeddings)
         });
         Self {
-            name,
             embedding_size: model.embedding_size(),
             logit_scale: model.logit_scale(),
             logit_bias: model.logit_bias(),
-            tokenizer: Arc::new(tokenizer),
+            tokenizer,
             preprocessor,
             images,
             texts,
@@ -161,7 +161,7 @@ impl Engine {
         self.metrics.label_cache_misses.inc();
         let embedding = self
             .texts
-            .submit(self.tokenizer.encode(prompt))
+            .submit(prompt.to_string())
             .await
             .map_err(queue_error)?;
         self.labels.insert(prompt.to_string(), embedding.clone());

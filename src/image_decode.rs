@@ -32,6 +32,9 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Li
 pub struct DecodeLimits {
     /// Largest accepted `width * height`, checked against the header before decoding.
     pub max_pixels: u64,
+    /// Longest accepted side: a 40,000,000x1 image passes the pixel limit but would make the
+    /// resize filter tables huge.
+    pub max_side: u32,
 }
 
 impl Default for DecodeLimits {
@@ -40,6 +43,7 @@ impl Default for DecodeLimits {
     fn default() -> Self {
         Self {
             max_pixels: 40_000_000,
+            max_side: 16_384,
         }
     }
 }
@@ -54,7 +58,7 @@ pub enum DecodeError {
     #[error("unsupported image: {0}")]
     Unsupported(String),
     /// The header declares more pixels than [`DecodeLimits::max_pixels`].
-    #[error("the image is {width}x{height} pixels, more than the {max} pixels accepted")]
+    #[error("the image is {width}x{height} pixels, more than accepted ({max} pixels at most, and a limit per side)")]
     TooManyPixels {
         /// Width declared by the header.
         width: u32,
@@ -126,7 +130,9 @@ fn decode_accepted(
     if width == 0 || height == 0 {
         return Err(DecodeError::Empty);
     }
-    if u64::from(width) * u64::from(height) > limits.max_pixels {
+    if u64::from(width) * u64::from(height) > limits.max_pixels
+        || width.max(height) > limits.max_side
+    {
         return Err(DecodeError::TooManyPixels {
             width,
             height,

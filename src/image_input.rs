@@ -10,11 +10,14 @@ use crate::error::ApiError;
 use crate::image_decode::{decode_rgb, DecodeError, DecodeLimits};
 use crate::url_fetch::UrlFetcher;
 
-/// Where an image's bytes are.
+/// Where an image's bytes are. Base64 stays encoded until [`load_image`] runs on the
+/// blocking pool, so that megabytes of decoding never occupy an async worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
-    /// Bytes sent in the request.
+    /// Bytes sent in the request (a multipart file).
     Bytes(Vec<u8>),
+    /// Base64 text (standard or URL-safe, padding optional) from a data URL or a bare string.
+    Base64(String),
     /// An http(s) URL to fetch.
     Url(String),
 }
@@ -28,7 +31,14 @@ fn lenient(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
 
 /// Standard or URL-safe base64, padding optional, whitespace ignored.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: std::borrow::Cow<str> = if text.contains(|c: char| c.is_ascii_whitespace()) {
+        text.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
     let engine = if compact.contains(['-', '_']) {
         lenient(&alphabet::URL_SAFE)
     } else {
@@ -79,16 +89,12 @@ fn parse_image_string(text: &str, param: &str) -> Result<ImageSource, ApiError> 
         if !header.ends_with(";base64") {
             return Err(invalid(param, "only base64 data URLs are accepted"));
         }
-        return decode_base64(payload)
-            .map(ImageSource::Bytes)
-            .ok_or_else(|| invalid(param, "the data URL's payload is not valid base64"));
+        return Ok(ImageSource::Base64(payload.to_string()));
     }
     if text.is_empty() {
         return Err(invalid(param, "the image is empty"));
     }
-    decode_base64(text)
-        .map(ImageSource::Bytes)
-        .ok_or_else(|| invalid(param, "the image is not a data URL, a URL, or valid base64"))
+    Ok(ImageSource::Base64(text.to_string()))
 }
 
 /// Fetches (if a URL) and decodes one image. Blocking: call it on the blocking pool.
@@ -100,6 +106,12 @@ pub fn load_image(
 ) -> Result<RgbImage, ApiError> {
     let bytes = match source {
         ImageSource::Bytes(bytes) => bytes,
+        ImageSource::Base64(text) => decode_base64(&text).ok_or_else(|| {
+            invalid(
+                param,
+                "the image is not a data URL, an http(s) URL, or valid base64",
+            )
+        })?,
         ImageSource::Url(url) => fetcher.fetch(&url).map_err(|e| e.with_param(param))?,
     };
     decode_rgb(&bytes, limits).map_err(|error| match error {
@@ -115,32 +127,34 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn bytes_of(value: serde_json::Value) -> Option<Vec<u8>> {
+        match parse_image(&value, "image").unwrap() {
+            ImageSource::Base64(text) => decode_base64(&text),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn every_input_form_is_read() {
-        let bytes = ImageSource::Bytes(vec![0xff, 0xd8, 0xff]);
-        assert_eq!(
-            parse_image(&json!("data:image/jpeg;base64,/9j/"), "image").unwrap(),
-            bytes
-        );
-        assert_eq!(parse_image(&json!("/9j/"), "image").unwrap(), bytes);
-        assert_eq!(parse_image(&json!("_9j_"), "image").unwrap(), bytes);
-        assert_eq!(
-            parse_image(&json!({"url": "/9j/"}), "image").unwrap(),
-            bytes
-        );
+        let bytes = Some(vec![0xff, 0xd8, 0xff]);
+        assert_eq!(bytes_of(json!("data:image/jpeg;base64,/9j/")), bytes);
+        assert_eq!(bytes_of(json!("/9j/")), bytes);
+        assert_eq!(bytes_of(json!("_9j_")), bytes);
+        assert_eq!(bytes_of(json!(" /9j/\n")), bytes);
+        assert_eq!(bytes_of(json!({"url": "/9j/"})), bytes);
         let part = json!({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/", "detail": "high"}});
-        assert_eq!(parse_image(&part, "image").unwrap(), bytes);
+        assert_eq!(bytes_of(part), bytes);
         assert_eq!(
             parse_image(&json!("https://x/y.png"), "image").unwrap(),
             ImageSource::Url("https://x/y.png".into())
         );
+        assert_eq!(bytes_of(json!("not base64!!")), None);
     }
 
     #[test]
     fn bad_inputs_are_400() {
         for bad in [
             json!(""),
-            json!("not base64!!"),
             json!(5),
             json!({"nope": 1}),
             json!("data:image/png,abc"),

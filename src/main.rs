@@ -91,10 +91,13 @@ fn init_logging(format: LogFormat, default_level: &str) {
 fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = ServeConfig::resolve(&args)?;
     init_logging(config.log_format, "info");
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(siglip_server::server::run(config))
+        .build()?;
+    let result = runtime.block_on(siglip_server::server::run(config));
+    // A model still loading on the blocking pool must not hold the exit back.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {

@@ -27,7 +27,7 @@ use crate::routes;
 use crate::url_fetch::UrlFetcher;
 
 /// State shared by every handler.
-pub struct Shared {
+pub struct ServerState {
     /// The whole configuration.
     pub config: ServeConfig,
     /// Served model id.
@@ -40,13 +40,16 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Fetches URL image inputs (when enabled).
     pub fetcher: UrlFetcher,
+    /// One permit per image being fetched, decoded and preprocessed: as many as there are
+    /// cores, so decoded images in memory are bounded whatever the number of requests.
+    pub decode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Handle passed to handlers.
-pub type AppState = Arc<Shared>;
+pub type AppState = Arc<ServerState>;
 
-impl Shared {
-    /// New state; the engine is set later by [`Shared::set_engine`].
+impl ServerState {
+    /// New state; the engine is set later by [`ServerState::set_engine`].
     pub fn new(config: ServeConfig, model_id: String) -> Self {
         Self {
             fetcher: UrlFetcher::new(&config.url_fetch),
@@ -54,6 +57,9 @@ impl Shared {
             model_id,
             engine: OnceLock::new(),
             shutting_down: AtomicBool::new(false),
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )),
             metrics: Arc::new(Metrics::default()),
         }
     }
@@ -80,6 +86,7 @@ impl Shared {
     pub fn decode_limits(&self) -> DecodeLimits {
         DecodeLimits {
             max_pixels: self.config.limits.max_image_pixels,
+            max_side: self.config.limits.max_image_side,
         }
     }
 }
@@ -90,7 +97,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/classify", post(routes::classify::classify))
         .route("/v1/embeddings", post(routes::embeddings::embeddings))
         .route("/v1/models", get(routes::models::list))
-        .route("/v1/models/{id}", get(routes::models::one))
+        .route("/v1/models/{*id}", get(routes::models::one))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let ops = Router::new()
         .route("/health", get(routes::health::health))
@@ -102,6 +109,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
         .layer(middleware::from_fn(openai_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -121,8 +131,9 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
     match presented {
         Some(key)
             if keys
@@ -210,7 +221,7 @@ async fn openai_errors(request: Request, next: Next) -> Response {
 }
 
 /// Sets the queue-depth gauges from the engine (called when `/metrics` is scraped).
-pub fn refresh_gauges(state: &Shared) {
+pub fn refresh_gauges(state: &ServerState) {
     if let Some(engine) = state.engine.get() {
         let (images, texts) = engine.queue_depths();
         state
@@ -269,7 +280,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     // The one line scripts and tests wait for.
     println!("listening on http://{}", listener.local_addr()?);
-    let state: AppState = Arc::new(Shared::new(config, model_id));
+    let state: AppState = Arc::new(ServerState::new(config, model_id));
 
     let loader = {
         let state = state.clone();

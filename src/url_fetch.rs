@@ -77,11 +77,6 @@ impl UrlFetcher {
         }
     }
 
-    /// Whether URL inputs are accepted at all.
-    pub fn enabled(&self) -> bool {
-        self.config.enabled
-    }
-
     /// Downloads an image body, following and re-checking redirects.
     pub fn fetch(&self, url: &str) -> Result<Vec<u8>, ApiError> {
         if !self.config.enabled {

@@ -8,7 +8,7 @@ use crate::api::{ClassifyRequest, ClassifyResponse};
 use crate::classify::{prompt, response};
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
-use crate::server::{AppState, Shared};
+use crate::server::{AppState, ServerState};
 
 /// A classify request after reading, whatever its content type.
 #[derive(Debug, Default)]
@@ -25,19 +25,22 @@ pub async fn classify(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<ClassifyResponse>, ApiError> {
-    let engine = state.engine()?;
+    // The body is read before any refusal: answering earlier would break the client's upload.
     let input = read(&state, request).await?;
-    // Admitted once the body is read: answering before it would break the client's upload.
-    let _admitted = engine.admit()?;
     state.check_model(input.model.as_deref())?;
     let (labels, template, top_k) = validate(&state, &input)?;
+    let engine = state.engine()?;
+    let _admitted = engine.admit()?;
     let prompts: Vec<String> = labels
         .iter()
         .map(|label| prompt(&template, label))
         .collect();
-    let pixels = preprocess(&state, engine, input.images).await?;
-    let (images, texts) =
-        tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&prompts))?;
+    // The text tower runs while the images are decoded and preprocessed.
+    let (pixels, texts) = tokio::try_join!(
+        preprocess(&state, engine, input.images),
+        engine.embed_prompts(&prompts)
+    )?;
+    let images = engine.embed_images(pixels).await?;
     let logits: Vec<Vec<f32>> = images
         .iter()
         .map(|image| texts.iter().map(|text| engine.logit(image, text)).collect())
@@ -51,7 +54,7 @@ pub async fn classify(
     )))
 }
 
-async fn read(state: &Shared, request: Request) -> Result<ClassifyInput, ApiError> {
+async fn read(state: &ServerState, request: Request) -> Result<ClassifyInput, ApiError> {
     match media_type(&request).as_str() {
         "application/json" => from_json(parse_json(&body_bytes(state, request).await?)?),
         "multipart/form-data" => from_multipart(state, request).await,
@@ -88,7 +91,7 @@ fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
     })
 }
 
-async fn from_multipart(state: &Shared, request: Request) -> Result<ClassifyInput, ApiError> {
+async fn from_multipart(state: &ServerState, request: Request) -> Result<ClassifyInput, ApiError> {
     let mut form = Multipart::from_request(request, state)
         .await
         .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
@@ -137,7 +140,7 @@ async fn from_multipart(state: &Shared, request: Request) -> Result<ClassifyInpu
 
 /// Checks the request against the API's rules and the configured limits.
 fn validate(
-    state: &Shared,
+    state: &ServerState,
     input: &ClassifyInput,
 ) -> Result<(Vec<String>, String, Option<usize>), ApiError> {
     let limits = &state.config.limits;
@@ -203,11 +206,12 @@ fn validate(
         .hypothesis_template
         .clone()
         .unwrap_or_else(|| state.config.hypothesis_template.clone());
-    if !template.contains("{}") {
+    // As Python's str.format with one argument: one `{}`, no other braces.
+    if template.matches("{}").count() != 1 || template.replace("{}", "").contains(['{', '}']) {
         return Err(ApiError::invalid(
             "hypothesis_template",
             "invalid_template",
-            "hypothesis_template must contain {} where the label goes",
+            "hypothesis_template must contain {} exactly once, and no other braces",
         ));
     }
     if template.chars().count() > limits.max_label_chars {

@@ -13,7 +13,7 @@ use crate::api::{
 use crate::engine::Embedding;
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
-use crate::server::{AppState, Shared};
+use crate::server::{AppState, ServerState};
 
 /// One input, in request order.
 enum Input {
@@ -26,11 +26,10 @@ pub async fn embeddings(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<EmbeddingsResponse>, ApiError> {
-    let engine = state.engine()?;
+    // The body is read before any refusal: answering earlier would break the client's upload.
     let body: EmbeddingsRequest = read_json(&state, request).await?;
-    // Admitted once the body is read: answering before it would break the client's upload.
-    let _admitted = engine.admit()?;
     state.check_model(body.model.as_deref())?;
+    let engine = state.engine()?;
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -55,6 +54,7 @@ pub async fn embeddings(
         }
     }
     let inputs = read_inputs(&state, &body)?;
+    let _admitted = engine.admit()?;
     let mut texts = Vec::new();
     let mut images = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
@@ -104,7 +104,7 @@ fn encode(embedding: &Embedding, base64: bool) -> EmbeddingValue {
     }
 }
 
-fn read_inputs(state: &Shared, body: &EmbeddingsRequest) -> Result<Vec<Input>, ApiError> {
+fn read_inputs(state: &ServerState, body: &EmbeddingsRequest) -> Result<Vec<Input>, ApiError> {
     let strings_are_images = match body.modality.as_deref() {
         None | Some("text") => false,
         Some("image") => true,
@@ -141,7 +141,7 @@ fn read_inputs(state: &Shared, body: &EmbeddingsRequest) -> Result<Vec<Input>, A
         .map(|(i, item)| {
             let param = format!("input[{i}]");
             match item {
-                Value::String(s) if strings_are_images => {
+                Value::String(_) if strings_are_images => {
                     Ok(Input::Image(parse_image(item, &param)?))
                 }
                 Value::String(s) => Ok(Input::Text(s.clone())),

@@ -1,4 +1,4 @@
-//! One module per route group. Shared here: reading a JSON body with OpenAI-style errors,
+//! One module per route group. ServerState here: reading a JSON body with OpenAI-style errors,
 //! and decoding + preprocessing images on the blocking pool.
 
 pub mod classify;
@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::engine::{Engine, Pixels};
 use crate::error::ApiError;
 use crate::image_input::{load_image, ImageSource};
-use crate::server::Shared;
+use crate::server::ServerState;
 
 /// The request's media type, lower-cased, without parameters.
 pub fn media_type(request: &Request) -> String {
@@ -29,7 +29,7 @@ pub fn media_type(request: &Request) -> String {
 }
 
 /// The whole body, or 413 past the configured limit.
-pub async fn body_bytes(state: &Shared, request: Request) -> Result<Bytes, ApiError> {
+pub async fn body_bytes(state: &ServerState, request: Request) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(request.into_body(), state.config.limits.max_body_bytes)
         .await
         .map_err(|_| ApiError::body_too_large())
@@ -49,7 +49,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// A JSON body of a JSON-only route: 415 for other content types.
 pub async fn read_json<T: DeserializeOwned>(
-    state: &Shared,
+    state: &ServerState,
     request: Request,
 ) -> Result<T, ApiError> {
     if media_type(&request) != "application/json" {
@@ -60,22 +60,30 @@ pub async fn read_json<T: DeserializeOwned>(
 
 /// Fetches, decodes and preprocesses images on the blocking pool, one task per image.
 pub async fn preprocess(
-    state: &std::sync::Arc<Shared>,
+    state: &std::sync::Arc<ServerState>,
     engine: &Engine,
     sources: Vec<(ImageSource, String)>,
 ) -> Result<Vec<Pixels>, ApiError> {
-    let preprocessor = engine.preprocessor.clone();
     let tasks = sources.into_iter().map(|(source, param)| {
         let state = state.clone();
-        let preprocessor = preprocessor.clone();
-        tokio::task::spawn_blocking(move || {
-            let image = load_image(source, &state.fetcher, &state.decode_limits(), &param)?;
-            Ok::<_, ApiError>(preprocessor.pixel_values(&image))
-        })
+        let preprocessor = engine.preprocessor.clone();
+        async move {
+            // A decode slot bounds the decoded images alive at once across the server; it is
+            // taken here, so a request whose client left starts no more decodes.
+            let slot = state
+                .decode_slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(ApiError::internal)?;
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                let image = load_image(source, &state.fetcher, &state.decode_limits(), &param)?;
+                Ok::<_, ApiError>(preprocessor.pixel_values(&image))
+            })
+            .await
+            .map_err(ApiError::internal)?
+        }
     });
-    let mut pixels = Vec::new();
-    for result in futures::future::join_all(tasks).await {
-        pixels.push(result.map_err(ApiError::internal)??);
-    }
-    Ok(pixels)
+    futures::future::try_join_all(tasks).await
 }
