@@ -151,7 +151,11 @@ async fn classify_and_embeddings_match_transformers() {
 
 #[tokio::test]
 async fn models_health_ready_metrics_and_request_ids() {
-    let server = Server::start("tiny-p14", &["--served-model-name", "siglip-tiny"], None);
+    let server = Server::start(
+        "tiny-p14",
+        &["--served-model-name", "test-org/siglip-tiny"],
+        None,
+    );
     let client = reqwest::Client::new();
     let models: Value = client
         .get(server.url("/v1/models"))
@@ -162,16 +166,16 @@ async fn models_health_ready_metrics_and_request_ids() {
         .await
         .unwrap();
     assert_eq!(models["object"], "list");
-    assert_eq!(models["data"][0]["id"], "siglip-tiny");
+    assert_eq!(models["data"][0]["id"], "test-org/siglip-tiny");
     assert_eq!(models["data"][0]["object"], "model");
     let one = client
-        .get(server.url("/v1/models/siglip-tiny"))
+        .get(server.url("/v1/models/test-org/siglip-tiny"))
         .send()
         .await
         .unwrap();
     assert_eq!(one.status(), 200);
     let missing = client
-        .get(server.url("/v1/models/other"))
+        .get(server.url("/v1/models/other-org/other"))
         .send()
         .await
         .unwrap();
@@ -215,7 +219,7 @@ async fn models_health_ready_metrics_and_request_ids() {
         let (status, _) = post(
             &client,
             server.url("/v1/classify"),
-            json!({"image": image, "labels": ["cat", "dog"], "model": "siglip-tiny"}),
+            json!({"image": image, "labels": ["cat", "dog"], "model": "test-org/siglip-tiny"}),
         )
         .await;
         assert_eq!(status, 200);

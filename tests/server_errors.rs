@@ -164,6 +164,11 @@ async fn every_error_is_an_openai_error_object() {
         Some("invalid_template"),
     )
     .await;
+    for template in ["{} and {}", "a {0} of {}", "{{}} {}"] {
+        let body = json!({"image": image, "labels": ["cat"], "hypothesis_template": template});
+        let response = send(body).await.unwrap();
+        expect_error(response, 400, invalid, Some("invalid_template")).await;
+    }
     expect_error(
         send(json!({"image": image, "labels": ["cat"], "top_k": 0}))
             .await

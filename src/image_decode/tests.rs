@@ -94,6 +94,7 @@ fn empty_and_foreign_inputs_are_refused() {
 fn oversized_headers_are_refused_before_decoding() {
     let limits = DecodeLimits {
         max_pixels: 1_000_000,
+        ..DecodeLimits::default()
     };
     // A PNG that declares 100000 x 100000 pixels and holds none.
     let chunk = |body: &[u8]| {
@@ -128,9 +129,19 @@ fn oversized_headers_are_refused_before_decoding() {
     let (_, small) = samples().remove(0);
     let tiny = DecodeLimits {
         max_pixels: 23 * 17 - 1,
+        ..DecodeLimits::default()
     };
     assert!(matches!(
         decode_rgb(&small, &tiny),
+        Err(DecodeError::TooManyPixels { .. })
+    ));
+    // Few pixels, but one side too long for the resize tables.
+    let narrow = DecodeLimits {
+        max_side: 22,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        decode_rgb(&small, &narrow),
         Err(DecodeError::TooManyPixels { .. })
     ));
 }
