@@ -81,6 +81,8 @@ pub struct LimitsConfig {
     pub max_image_side: u32,
     /// Characters in one label or text.
     pub max_label_chars: usize,
+    /// Longest pause while a request body arrives, ms; longer: 408 (slow-upload protection).
+    pub body_idle_timeout_ms: u64,
 }
 
 /// The label cache.
@@ -149,6 +151,7 @@ impl Default for LimitsConfig {
             max_image_pixels: 40_000_000,
             max_image_side: 16_384,
             max_label_chars: 1_000,
+            body_idle_timeout_ms: 15_000,
         }
     }
 }

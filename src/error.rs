@@ -143,6 +143,15 @@ impl ApiError {
         )
     }
 
+    /// 408: the request body stalled.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body stopped arriving",
+        )
+    }
+
     /// 415.
     pub fn unsupported_media_type() -> Self {
         Self::new(

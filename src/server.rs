@@ -109,6 +109,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { ApiError::not_found_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_millis(state.config.limits.body_idle_timeout_ms),
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::internal("a handler panicked").into_response()
         }))
@@ -217,7 +220,12 @@ async fn openai_errors(request: Request, next: Next) -> Response {
         s if s.is_server_error() => ApiError::internal(format!("unexpected {s} response")),
         s => ApiError::with_status(s, "invalid_request", "the request could not be processed"),
     };
-    error.into_response()
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut converted = error.into_response();
+    if let Some(allow) = allow {
+        converted.headers_mut().insert(header::ALLOW, allow);
+    }
+    converted
 }
 
 /// Sets the queue-depth gauges from the engine (called when `/metrics` is scraped).

@@ -20,7 +20,7 @@ pub struct UrlFetcher {
 pub fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
@@ -28,18 +28,37 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || a == 0
+                || a >= 240
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (b == 18 || b == 19))
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [h1, h2] = hi.to_be_bytes();
+                let [l1, l2] = lo.to_be_bytes();
+                is_non_public(IpAddr::V4(std::net::Ipv4Addr::new(h1, h2, l1, l2)))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_non_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::/96) carry an IPv4 address last.
+            if (s[..6] == [0; 6] && s[6] != 0) || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]);
+            }
+            // 6to4 (2002::/16) carries one in bits 16..48.
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xffc0) == 0xfec0 // site-local
+                || (s[0] == 0x64 && s[1] == 0xff9b) // local-use NAT64 (64:ff9b:1::/48)
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo
         }
     }
 }
@@ -87,11 +106,23 @@ impl UrlFetcher {
         }
         let mut current =
             url::Url::parse(url).map_err(|e| url_error(format!("bad image URL: {e}")))?;
+        // One deadline for the whole chain of redirects.
+        let deadline =
+            std::time::Instant::now() + Duration::from_millis(self.config.total_timeout_ms);
         for _ in 0..=self.config.max_redirects {
+            let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(url_error("fetching the image URL took too long"));
+            }
             if !matches!(current.scheme(), "http" | "https") {
                 return Err(url_error("image URLs must be http or https"));
             }
-            let response = match self.agent.request_url("GET", &current).call() {
+            let response = match self
+                .agent
+                .request_url("GET", &current)
+                .timeout(remaining)
+                .call()
+            {
                 Ok(response) => response,
                 Err(ureq::Error::Status(code, _)) => {
                     return Err(url_error(format!(
@@ -151,10 +182,25 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "192.0.0.8",
+            "fec0::1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378::1",
         ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_non_public(ip.parse().unwrap()), "{ip}");
         }
     }

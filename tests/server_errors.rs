@@ -14,6 +14,7 @@ max_images_per_request = 2
 max_labels_per_request = 3
 max_image_pixels = 100000
 max_label_chars = 50
+body_idle_timeout_ms = 500
 "#;
 
 fn png(name: &str) -> String {
@@ -249,13 +250,9 @@ async fn every_error_is_an_openai_error_object() {
         Some("method_not_allowed"),
     )
     .await;
-    expect_error(
-        client.delete(server.url("/health")).send().await.unwrap(),
-        405,
-        invalid,
-        None,
-    )
-    .await;
+    let wrong_method = client.delete(server.url("/health")).send().await.unwrap();
+    assert!(wrong_method.headers().contains_key("allow"));
+    expect_error(wrong_method, 405, invalid, None).await;
     let huge = client
         .post(&url)
         .header("content-type", "application/json")
@@ -365,4 +362,24 @@ async fn api_keys_guard_v1_routes_only() {
             "{open}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_stalled_upload_gets_408() {
+    use std::io::{Read, Write};
+    let server = Server::start("tiny-p14", &[], Some(LIMITS));
+    let address = server.base.strip_prefix("http://").unwrap().to_string();
+    let response = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        let head = "POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"labels\"";
+        stream.write_all(head.as_bytes()).unwrap();
+        // Then nothing: the server gives up after body_idle_timeout_ms.
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    })
+    .await
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("\"code\":\"body_timeout\""), "{response}");
 }

@@ -32,7 +32,19 @@ pub fn media_type(request: &Request) -> String {
 pub async fn body_bytes(state: &ServerState, request: Request) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(request.into_body(), state.config.limits.max_body_bytes)
         .await
-        .map_err(|_| ApiError::body_too_large())
+        .map_err(|error| {
+            let cause = error.into_inner();
+            if caused_by::<http_body_util::LengthLimitError>(&*cause) {
+                ApiError::body_too_large()
+            } else if caused_by::<tower_http::timeout::TimeoutError>(&*cause) {
+                ApiError::body_timeout()
+            } else {
+                ApiError::bad_request(
+                    "unreadable_body",
+                    format!("the request body could not be read: {cause}"),
+                )
+            }
+        })
 }
 
 /// Parses a JSON body; a syntax error and a wrong field are both 400 with the parser's words.
@@ -45,6 +57,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::bad_request(code, format!("invalid request body: {error}"))
     })
+}
+
+/// Whether `E` is anywhere in `error`'s chain of sources.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<E>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// A JSON body of a JSON-only route: 415 for other content types.
