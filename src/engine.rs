@@ -148,9 +148,23 @@ impl Engine {
             .map_err(queue_error)
     }
 
-    /// Text embeddings of prompts; cached prompts skip the text tower.
+    /// Text embeddings of prompts; cached prompts skip the text tower, and a prompt repeated
+    /// within the request runs once.
     pub async fn embed_prompts(&self, prompts: &[String]) -> Result<Vec<Embedding>, ApiError> {
-        try_join_all(prompts.iter().map(|prompt| self.embed_prompt(prompt))).await
+        let mut unique: Vec<&str> = Vec::new();
+        let mut slot_of = std::collections::HashMap::new();
+        for prompt in prompts {
+            slot_of.entry(prompt.as_str()).or_insert_with(|| {
+                unique.push(prompt);
+                unique.len() - 1
+            });
+        }
+        let embeddings =
+            try_join_all(unique.iter().map(|prompt| self.embed_prompt(prompt))).await?;
+        Ok(prompts
+            .iter()
+            .map(|p| embeddings[slot_of[p.as_str()]].clone())
+            .collect())
     }
 
     async fn embed_prompt(&self, prompt: &str) -> Result<Embedding, ApiError> {

@@ -224,6 +224,16 @@ async fn models_health_ready_metrics_and_request_ids() {
         .await;
         assert_eq!(status, 200);
     }
+    // A label repeated within one request runs the text tower once, and both get its score.
+    let (status, body) = post(
+        &client,
+        server.url("/v1/classify"),
+        json!({"image": image, "labels": ["zebra", "zebra"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let scores = body["data"][0]["scores"].as_array().unwrap();
+    assert_eq!(scores[0]["logit"], scores[1]["logit"]);
     let metrics = client
         .get(server.url("/metrics"))
         .send()
@@ -244,7 +254,11 @@ async fn models_health_ready_metrics_and_request_ids() {
     }
     let hits = metric_value(&metrics, "siglip_label_cache_hits_total");
     let misses = metric_value(&metrics, "siglip_label_cache_misses_total");
-    assert!(hits >= 2.0 && misses >= 2.0, "hits {hits}, misses {misses}");
+    assert_eq!(
+        (hits, misses),
+        (2.0, 3.0),
+        "cat and dog missed then hit; zebra missed once"
+    );
 }
 
 /// The value of an unlabelled metric in Prometheus text.
