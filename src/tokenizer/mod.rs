@@ -12,6 +12,7 @@
 
 mod canonical;
 mod charsmap;
+mod model_proto;
 mod sentencepiece;
 
 use std::path::Path;

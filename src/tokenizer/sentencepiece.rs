@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 use base64::Engine as _;
 use prost::Message;
 
+use super::model_proto::ModelProto;
+
 use super::charsmap::CharsMap;
 
 /// What SentencePiece does with a piece when encoding.
@@ -22,49 +24,6 @@ enum PieceKind {
     UserDefined,
     /// Never matched in text: control pieces (`</s>`), `<unk>`, unused and byte pieces.
     Reserved,
-}
-
-/// `ModelProto`, only the fields the encoder needs (sentencepiece_model.proto).
-#[derive(Clone, PartialEq, Message)]
-struct ModelProto {
-    #[prost(message, repeated, tag = "1")]
-    pieces: Vec<SentencePieceProto>,
-    #[prost(message, optional, tag = "2")]
-    trainer_spec: Option<TrainerSpecProto>,
-    #[prost(message, optional, tag = "3")]
-    normalizer_spec: Option<NormalizerSpecProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct SentencePieceProto {
-    #[prost(string, optional, tag = "1")]
-    piece: Option<String>,
-    #[prost(float, optional, tag = "2")]
-    score: Option<f32>,
-    /// NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6.
-    #[prost(int32, optional, tag = "3")]
-    kind: Option<i32>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TrainerSpecProto {
-    /// UNIGRAM = 1, BPE = 2, WORD = 3, CHAR = 4.
-    #[prost(int32, optional, tag = "3")]
-    model_type: Option<i32>,
-    #[prost(bool, optional, tag = "35")]
-    byte_fallback: Option<bool>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct NormalizerSpecProto {
-    #[prost(bytes = "vec", optional, tag = "2")]
-    precompiled_charsmap: Option<Vec<u8>>,
-    #[prost(bool, optional, tag = "3")]
-    add_dummy_prefix: Option<bool>,
-    #[prost(bool, optional, tag = "4")]
-    remove_extra_whitespaces: Option<bool>,
-    #[prost(bool, optional, tag = "5")]
-    escape_whitespaces: Option<bool>,
 }
 
 /// One encoded piece.
