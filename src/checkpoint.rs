@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 use crate::model::files::{self, ModelFiles};
-use crate::model::{SiglipConfig, SiglipModel};
+use crate::model::{Precision, SiglipConfig, SiglipModel};
 use crate::preprocess::Preprocessor;
 use crate::tokenizer::SiglipTokenizer;
 
@@ -26,14 +26,24 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Loads `model` (a local directory or a hub id) onto `device`.
-    pub fn load(model: &str, revision: Option<&str>, device: &Device) -> anyhow::Result<Self> {
+    /// Loads `model` (a local directory or a hub id) onto `device`, multiplying in `precision`.
+    pub fn load(
+        model: &str,
+        revision: Option<&str>,
+        device: &Device,
+        precision: Precision,
+    ) -> anyhow::Result<Self> {
         let files = files::resolve(model, revision)?;
-        Self::from_files(&files, served_name(model), device)
+        Self::from_files(&files, served_name(model), device, precision)
     }
 
     /// Loads resolved files onto `device`, to be served as `name`.
-    pub fn from_files(files: &ModelFiles, name: String, device: &Device) -> anyhow::Result<Self> {
+    pub fn from_files(
+        files: &ModelFiles,
+        name: String,
+        device: &Device,
+        precision: Precision,
+    ) -> anyhow::Result<Self> {
         let config = SiglipConfig::from_json(&std::fs::read_to_string(&files.config)?)
             .with_context(|| format!("parsing {}", files.config.display()))?;
         let preprocessor = Preprocessor::from_json(&std::fs::read_to_string(&files.preprocessor)?)
@@ -60,7 +70,7 @@ impl Checkpoint {
             tokenizer.vocab_size(),
             config.text_config.vocab_size
         );
-        let model = SiglipModel::load(config, &files.weights, device)?;
+        let model = SiglipModel::load(config, &files.weights, device, precision)?;
         Ok(Self {
             name,
             model,

@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::kernels::Precision;
+
 /// Everything the server reads at start-up.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +27,8 @@ pub struct ServeConfig {
     pub port: u16,
     /// `cpu`, `cuda` or `cuda:N`.
     pub device: String,
+    /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
+    pub dtype: Precision,
     /// Accepted `Authorization: Bearer` keys; empty means no authentication.
     pub api_keys: Vec<String>,
     /// Default `hypothesis_template` of /v1/classify.
@@ -120,6 +124,7 @@ impl Default for ServeConfig {
             host: "127.0.0.1".into(),
             port: 8080,
             device: "cpu".into(),
+            dtype: Precision::F32,
             api_keys: Vec::new(),
             hypothesis_template: crate::classify::DEFAULT_TEMPLATE.into(),
             log_format: LogFormat::Text,
@@ -211,6 +216,9 @@ pub struct ServeArgs {
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, env = "SIGLIP_DEVICE")]
     pub device: Option<String>,
+    /// What the matrix products multiply in.
+    #[arg(long, env = "SIGLIP_DTYPE")]
+    pub dtype: Option<Precision>,
     /// API key clients must send as `Authorization: Bearer KEY` (repeatable; comma-separated in the environment).
     #[arg(long = "api-key", env = "SIGLIP_API_KEYS", value_delimiter = ',')]
     pub api_keys: Vec<String>,
@@ -293,6 +301,7 @@ impl ServeConfig {
         set(&mut self.host, &args.host);
         set(&mut self.port, &args.port);
         set(&mut self.device, &args.device);
+        set(&mut self.dtype, &args.dtype);
         set(&mut self.log_format, &args.log_format);
         if !args.api_keys.is_empty() {
             self.api_keys.clone_from(&args.api_keys);

@@ -8,7 +8,7 @@
 //!   with PIL's semantics and a pixel limit; [`preprocess`]: Pillow-exact resize and normalise;
 //! - [`tokenizer`]: prompt to 64 ids, exactly as transformers' `SiglipTokenizer`;
 //! - [`engine`]: the two towers behind [`batcher`] queues, and the [`label_cache`];
-//! - [`model`]: both SigLIP towers in candle, with [`model::files`] finding a checkpoint's
+//! - [`model`]: both SigLIP towers in candle (hot spots in [`kernels`]), with [`model::files`] finding a checkpoint's
 //!   files (local directory or Hugging Face hub) and [`checkpoint`] loading them together;
 //! - [`classify`]: logits to ranked sigmoid scores; [`metrics`]: Prometheus;
 //!   [`config`]: every knob, from file, environment and flags.
@@ -22,6 +22,7 @@ pub mod engine;
 pub mod error;
 pub mod image_decode;
 pub mod image_input;
+pub mod kernels;
 pub mod label_cache;
 pub mod metrics;
 pub mod model;

@@ -9,6 +9,7 @@ use siglip_server::checkpoint::{parse_device, Checkpoint};
 use siglip_server::classify::{self, DEFAULT_TEMPLATE};
 use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
 use siglip_server::image_decode::{decode_rgb, DecodeLimits};
+use siglip_server::kernels::Precision;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +40,9 @@ struct ModelArgs {
     /// `cpu`, `cuda` or `cuda:N`.
     #[arg(long, env = "SIGLIP_DEVICE", default_value = "cpu")]
     device: String,
+    /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
+    #[arg(long, env = "SIGLIP_DTYPE", default_value = "f32")]
+    dtype: Precision,
 }
 
 #[derive(Args)]
@@ -108,7 +112,12 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
         "labels must not be empty"
     );
     let device = parse_device(&args.model.device)?;
-    let checkpoint = Checkpoint::load(&args.model.model, args.model.revision.as_deref(), &device)?;
+    let checkpoint = Checkpoint::load(
+        &args.model.model,
+        args.model.revision.as_deref(),
+        &device,
+        args.model.dtype,
+    )?;
     let images = args
         .images
         .iter()

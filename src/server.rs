@@ -279,6 +279,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         .expect("checked by ServeConfig::resolve");
     let files = crate::model::files::resolve(&model, config.revision.as_deref())?;
     let device = crate::checkpoint::parse_device(&config.device)?;
+    let dtype = config.dtype;
     let model_id = config
         .served_model_name
         .clone()
@@ -295,7 +296,8 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tokio::spawn(async move {
             let name = state.model_id.clone();
             let checkpoint = tokio::task::spawn_blocking(move || {
-                let checkpoint = crate::checkpoint::Checkpoint::from_files(&files, name, &device)?;
+                let checkpoint =
+                    crate::checkpoint::Checkpoint::from_files(&files, name, &device, dtype)?;
                 warm_up(&checkpoint)?;
                 anyhow::Ok(checkpoint)
             })

@@ -12,6 +12,7 @@ mod common;
 use candle_core::Device;
 use siglip_server::checkpoint::Checkpoint;
 use siglip_server::image_decode::{decode_rgb, DecodeLimits};
+use siglip_server::model::Precision;
 
 #[test]
 #[ignore = "needs SIGLIP_FULL_MODEL: a full-size random model made by scripts/make_fixtures.py --full"]
@@ -20,7 +21,7 @@ fn full_size_logits_match_transformers() {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(format!("{dir}/reference.json")).unwrap())
             .unwrap();
-    let checkpoint = Checkpoint::load(&dir, None, &Device::Cpu).unwrap();
+    let checkpoint = Checkpoint::load(&dir, None, &Device::Cpu, Precision::F32).unwrap();
     let images: Vec<_> = reference["images"]
         .as_array()
         .unwrap()

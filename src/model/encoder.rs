@@ -5,9 +5,12 @@
 //! scale `head_dim^-0.5`, softmax in f32.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use super::config::Activation;
+use super::dense::Dense;
+use super::ops::{self, HeadsAt};
+use crate::kernels::Precision;
 
 /// Shape of one encoder stack.
 #[derive(Debug, Clone, Copy)]
@@ -24,72 +27,73 @@ pub struct EncoderShape {
     pub activation: Activation,
     /// LayerNorm epsilon.
     pub eps: f64,
+    /// What the matrix products multiply in.
+    pub precision: Precision,
 }
 
 /// Applies an activation function.
 pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
     match activation {
-        Activation::GeluTanh => x.gelu(),
+        Activation::GeluTanh => ops::gelu_tanh(x),
         Activation::GeluErf => x.gelu_erf(),
         Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
     }
 }
 
-/// Splits `[batch, seq, heads * dim]` into `[batch, heads, seq, dim]`.
-pub fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
-    let (batch, seq, width) = x.dims3()?;
-    x.reshape((batch, seq, heads, width / heads))?
-        .transpose(1, 2)?
-        .contiguous()
-}
-
-/// Scaled dot-product attention over `[batch, heads, seq, dim]` tensors, heads merged back.
-pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    let (batch, heads, seq, dim) = q.dims4()?;
-    let scale = (dim as f64).powf(-0.5);
-    let weights = (q.matmul(&k.t()?)? * scale)?;
-    let weights = candle_nn::ops::softmax_last_dim(&weights)?;
-    weights
-        .matmul(v)?
-        .transpose(1, 2)?
-        .reshape((batch, seq, heads * dim))
-}
-
-/// `SiglipAttention`: multi-head self-attention with separate q, k, v projections.
+/// `SiglipAttention`: multi-head self-attention; q, k and v projected as one product.
 #[derive(Debug, Clone)]
 struct SelfAttention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    out_proj: Linear,
+    /// `q_proj`, `k_proj` and `v_proj` side by side: `[.., 3 * hidden]`.
+    qkv_proj: Dense,
+    out_proj: Dense,
     heads: usize,
+    hidden: usize,
+    precision: Precision,
 }
 
 impl SelfAttention {
     fn new(shape: &EncoderShape, vb: VarBuilder) -> Result<Self> {
         let h = shape.hidden;
+        let part = |name: &str| -> Result<(Tensor, Tensor)> {
+            Ok((
+                vb.pp(name).get((h, h), "weight")?,
+                vb.pp(name).get(h, "bias")?,
+            ))
+        };
+        let parts = [part("q_proj")?, part("k_proj")?, part("v_proj")?];
         Ok(Self {
-            q_proj: linear(h, h, vb.pp("q_proj"))?,
-            k_proj: linear(h, h, vb.pp("k_proj"))?,
-            v_proj: linear(h, h, vb.pp("v_proj"))?,
-            out_proj: linear(h, h, vb.pp("out_proj"))?,
+            qkv_proj: Dense::fused(&parts, shape.precision)?,
+            out_proj: Dense::load(h, h, shape.precision, vb.pp("out_proj"))?,
             heads: shape.heads,
+            hidden: h,
+            precision: shape.precision,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let q = split_heads(&self.q_proj.forward(x)?, self.heads)?;
-        let k = split_heads(&self.k_proj.forward(x)?, self.heads)?;
-        let v = split_heads(&self.v_proj.forward(x)?, self.heads)?;
-        self.out_proj.forward(&attend(&q, &k, &v)?)
+        let qkv = self.qkv_proj.forward(x)?;
+        let at = |column| HeadsAt {
+            tensor: &qkv,
+            column,
+        };
+        let h = self.hidden;
+        let attended = ops::attention(
+            at(0),
+            at(h),
+            at(2 * h),
+            self.heads,
+            h / self.heads,
+            self.precision,
+        )?;
+        self.out_proj.forward(&attended)
     }
 }
 
 /// `SiglipMLP`: fc1, activation, fc2.
 #[derive(Debug, Clone)]
 pub struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Dense,
+    fc2: Dense,
     activation: Activation,
 }
 
@@ -97,8 +101,18 @@ impl Mlp {
     /// Loads `fc1` and `fc2` under `vb`.
     pub fn new(shape: &EncoderShape, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            fc1: linear(shape.hidden, shape.intermediate, vb.pp("fc1"))?,
-            fc2: linear(shape.intermediate, shape.hidden, vb.pp("fc2"))?,
+            fc1: Dense::load(
+                shape.hidden,
+                shape.intermediate,
+                shape.precision,
+                vb.pp("fc1"),
+            )?,
+            fc2: Dense::load(
+                shape.intermediate,
+                shape.hidden,
+                shape.precision,
+                vb.pp("fc2"),
+            )?,
             activation: shape.activation,
         })
     }

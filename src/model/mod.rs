@@ -4,8 +4,10 @@
 //! own so that text embeddings can be cached and batched apart from images.
 
 pub mod config;
+mod dense;
 mod encoder;
 pub mod files;
+mod ops;
 mod text;
 mod vision;
 
@@ -16,6 +18,7 @@ use anyhow::Context;
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
 
+pub use crate::kernels::Precision;
 pub use config::SiglipConfig;
 use text::TextTower;
 use vision::VisionTower;
@@ -33,11 +36,13 @@ pub struct SiglipModel {
 }
 
 impl SiglipModel {
-    /// Loads f32 weights from one or more safetensors files (shards are merged).
+    /// Loads f32 weights from one or more safetensors files (shards are merged); the
+    /// matrix products multiply in `precision`.
     pub fn load(
         config: SiglipConfig,
         weights: &[PathBuf],
         device: &Device,
+        precision: Precision,
     ) -> anyhow::Result<Self> {
         let mut tensors = HashMap::new();
         for path in weights {
@@ -46,13 +51,27 @@ impl SiglipModel {
             tensors.extend(shard);
         }
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        Self::new(config, vb).context("the weights do not match config.json")
+        Self::new(config, precision, vb).context("the weights do not match config.json")
     }
 
     /// Builds the model from a `VarBuilder` rooted at the checkpoint's top level.
-    pub fn new(config: SiglipConfig, vb: VarBuilder) -> candle_core::Result<Self> {
-        let vision = VisionTower::new(&config.vision_config, vb.pp("vision_model"))?;
-        let text = TextTower::new(&config.text_config, vb.pp("text_model"))?;
+    pub fn new(
+        config: SiglipConfig,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
+        if precision == Precision::Bf16 {
+            if !vb.device().is_cpu() {
+                candle_core::bail!("dtype bf16 is implemented for the CPU only; use f32 on CUDA");
+            }
+            if !crate::kernels::cpu_supports(Precision::Bf16) {
+                candle_core::bail!(
+                    "dtype bf16 needs a CPU with AVX512-BF16, which this one lacks; use f32"
+                );
+            }
+        }
+        let vision = VisionTower::new(&config.vision_config, precision, vb.pp("vision_model"))?;
+        let text = TextTower::new(&config.text_config, precision, vb.pp("text_model"))?;
         let scalar = |name: &str| -> candle_core::Result<f32> {
             vb.get(1, name)?
                 .to_dtype(DType::F32)?

@@ -4,10 +4,12 @@
 //! mask, and the embedding is the LAST position (63) through `text_model.head`.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{embedding, layer_norm, linear, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
 
 use super::config::TextConfig;
+use super::dense::Dense;
 use super::encoder::{Encoder, EncoderShape};
+use crate::kernels::Precision;
 
 /// `SiglipTextTransformer` with its head: `text_model.*`.
 #[derive(Debug, Clone)]
@@ -17,12 +19,12 @@ pub struct TextTower {
     positions: Tensor,
     encoder: Encoder,
     final_layer_norm: LayerNorm,
-    head: Linear,
+    head: Dense,
 }
 
 impl TextTower {
     /// Loads the tower from `text_model.*`.
-    pub fn new(config: &TextConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(config: &TextConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
         let h = config.hidden_size;
         let shape = EncoderShape {
             hidden: h,
@@ -31,6 +33,7 @@ impl TextTower {
             layers: config.num_hidden_layers,
             activation: config.hidden_act,
             eps: config.layer_norm_eps,
+            precision,
         };
         let embeddings = vb.pp("embeddings");
         Ok(Self {
@@ -40,7 +43,7 @@ impl TextTower {
                 .get((config.max_position_embeddings, h), "weight")?,
             encoder: Encoder::new(&shape, vb.pp("encoder"))?,
             final_layer_norm: layer_norm(h, shape.eps, vb.pp("final_layer_norm"))?,
-            head: linear(h, config.embedding_size(), vb.pp("head"))?,
+            head: Dense::load(h, config.embedding_size(), precision, vb.pp("head"))?,
         })
     }
 

@@ -4,18 +4,20 @@
 //! `SiglipMultiheadAttentionPoolingHead`. The patch embedding (a "valid" conv with
 //! stride = kernel) runs as one matrix product over unfolded patches.
 
-use candle_core::{Module, Result, Tensor, D};
-use candle_nn::{layer_norm, linear, LayerNorm, Linear, VarBuilder};
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{layer_norm, LayerNorm, VarBuilder};
 
 use super::config::VisionConfig;
-use super::encoder::{attend, split_heads, Encoder, EncoderShape, Mlp};
+use super::dense::Dense;
+use super::encoder::{Encoder, EncoderShape, Mlp};
+use super::ops::{self, HeadsAt};
+use crate::kernels::Precision;
 
 /// `SiglipVisionEmbeddings`: patch embedding plus learned position embedding.
 #[derive(Debug, Clone)]
 struct PatchEmbeddings {
-    /// Conv weight flattened to `[hidden, channels * ph * pw]`, transposed for `x · w`.
-    weight_t: Tensor,
-    bias: Tensor,
+    /// The conv as a linear layer over flattened `[channels, ph, pw]` patches.
+    projection: Dense,
     /// `[num_patches, hidden]`.
     positions: Tensor,
     patch: (usize, usize),
@@ -23,7 +25,7 @@ struct PatchEmbeddings {
 }
 
 impl PatchEmbeddings {
-    fn new(config: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    fn new(config: &VisionConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
         let (ph, pw) = config.patch_size.hw();
         let (c, h) = (config.num_channels, config.hidden_size);
         let conv = vb.pp("patch_embedding");
@@ -32,8 +34,11 @@ impl PatchEmbeddings {
             .pp("position_embedding")
             .get((config.num_patches(), h), "weight")?;
         Ok(Self {
-            weight_t: weight.reshape((h, c * ph * pw))?.t()?.contiguous()?,
-            bias: conv.get(h, "bias")?,
+            projection: Dense::new(
+                weight.reshape((h, c * ph * pw))?,
+                conv.get(h, "bias")?,
+                precision,
+            )?,
             positions,
             patch: (ph, pw),
             grid: config.grid(),
@@ -50,9 +55,8 @@ impl PatchEmbeddings {
             .reshape((batch, channels, gh, ph, gw, pw))?
             .permute((0, 2, 4, 1, 3, 5))?
             .reshape((batch, gh * gw, channels * ph * pw))?;
-        patches
-            .broadcast_matmul(&self.weight_t)?
-            .broadcast_add(&self.bias)?
+        self.projection
+            .forward(&patches)?
             .broadcast_add(&self.positions)
     }
 }
@@ -60,48 +64,65 @@ impl PatchEmbeddings {
 /// `SiglipMultiheadAttentionPoolingHead`: a learned probe attends over all patches.
 #[derive(Debug, Clone)]
 struct PoolingHead {
-    /// `[1, 1, hidden]`.
-    probe: Tensor,
-    /// Packed q;k;v projection of `nn.MultiheadAttention`, `[3 * hidden, hidden]`.
-    in_proj_weight: Tensor,
-    in_proj_bias: Tensor,
-    out_proj: Linear,
+    /// The probe through the query projection, `[1, 1, hidden]`: it depends on no input.
+    query: Tensor,
+    /// Key and value rows of `nn.MultiheadAttention`'s packed in-projection, side by side.
+    kv_proj: Dense,
+    out_proj: Dense,
     layernorm: LayerNorm,
     mlp: Mlp,
     heads: usize,
+    precision: Precision,
 }
 
 impl PoolingHead {
     fn new(shape: &EncoderShape, vb: VarBuilder) -> Result<Self> {
         let h = shape.hidden;
         let attention = vb.pp("attention");
+        let weight = attention.get((3 * h, h), "in_proj_weight")?;
+        let bias = attention.get(3 * h, "in_proj_bias")?;
+        let part = |i: usize| -> Result<(Tensor, Tensor)> {
+            Ok((weight.narrow(0, i * h, h)?, bias.narrow(0, i * h, h)?))
+        };
+        let (q_weight, q_bias) = part(0)?;
+        let query = vb
+            .get((1, 1, h), "probe")?
+            .broadcast_matmul(&q_weight.t()?)?
+            .broadcast_add(&q_bias)?;
         Ok(Self {
-            probe: vb.get((1, 1, h), "probe")?,
-            in_proj_weight: attention.get((3 * h, h), "in_proj_weight")?,
-            in_proj_bias: attention.get(3 * h, "in_proj_bias")?,
-            out_proj: linear(h, h, attention.pp("out_proj"))?,
+            query,
+            kv_proj: Dense::fused(&[part(1)?, part(2)?], shape.precision)?,
+            out_proj: Dense::load(h, h, shape.precision, attention.pp("out_proj"))?,
             layernorm: layer_norm(h, shape.eps, vb.pp("layernorm"))?,
             mlp: Mlp::new(shape, vb.pp("mlp"))?,
             heads: shape.heads,
+            precision: shape.precision,
         })
-    }
-
-    /// Projects `x` with rows `part * hidden ..` of the packed in-projection.
-    fn in_proj(&self, x: &Tensor, part: usize) -> Result<Tensor> {
-        let h = self.probe.dim(D::Minus1)?;
-        let w = self.in_proj_weight.narrow(0, part * h, h)?;
-        let b = self.in_proj_bias.narrow(0, part * h, h)?;
-        x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)
     }
 
     /// `[batch, patches, hidden]` to `[batch, hidden]`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let batch = x.dim(0)?;
-        let probe = self.probe.repeat((batch, 1, 1))?;
-        let q = split_heads(&self.in_proj(&probe, 0)?, self.heads)?;
-        let k = split_heads(&self.in_proj(x, 1)?, self.heads)?;
-        let v = split_heads(&self.in_proj(x, 2)?, self.heads)?;
-        let pooled = self.out_proj.forward(&attend(&q, &k, &v)?)?;
+        let (batch, _, h) = x.dims3()?;
+        let query = self.query.repeat((batch, 1, 1))?;
+        let kv = self.kv_proj.forward(x)?;
+        let attended = ops::attention(
+            HeadsAt {
+                tensor: &query,
+                column: 0,
+            },
+            HeadsAt {
+                tensor: &kv,
+                column: 0,
+            },
+            HeadsAt {
+                tensor: &kv,
+                column: h,
+            },
+            self.heads,
+            h / self.heads,
+            self.precision,
+        )?;
+        let pooled = self.out_proj.forward(&attended)?;
         let pooled = (&pooled + self.mlp.forward(&self.layernorm.forward(&pooled)?)?)?;
         pooled.squeeze(1)
     }
@@ -118,7 +139,7 @@ pub struct VisionTower {
 
 impl VisionTower {
     /// Loads the tower from `vision_model.*`.
-    pub fn new(config: &VisionConfig, vb: VarBuilder) -> Result<Self> {
+    pub fn new(config: &VisionConfig, precision: Precision, vb: VarBuilder) -> Result<Self> {
         let shape = EncoderShape {
             hidden: config.hidden_size,
             intermediate: config.intermediate_size,
@@ -126,9 +147,10 @@ impl VisionTower {
             layers: config.num_hidden_layers,
             activation: config.hidden_act,
             eps: config.layer_norm_eps,
+            precision,
         };
         Ok(Self {
-            embeddings: PatchEmbeddings::new(config, vb.pp("embeddings"))?,
+            embeddings: PatchEmbeddings::new(config, precision, vb.pp("embeddings"))?,
             encoder: Encoder::new(&shape, vb.pp("encoder"))?,
             post_layernorm: layer_norm(shape.hidden, shape.eps, vb.pp("post_layernorm"))?,
             head: PoolingHead::new(&shape, vb.pp("head"))?,

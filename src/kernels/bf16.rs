@@ -1,0 +1,114 @@
+//! The bf16 microkernel (`vdpbf16ps`): a ROWS×32 f32 tile (ROWS ≤ 14) in 2·ROWS zmm
+//! accumulators; each step consumes two adjacent k, broadcasting one bf16 pair of x per row
+//! (as a 32-bit lane) against a W panel row laid out [NR][2]. Also the row rounding of x to bf16.
+
+use std::arch::x86_64::*;
+use std::mem::transmute;
+
+use super::tile::{prefetch, store, OutTile};
+use super::{MR, NR};
+
+/// The left operand of one microkernel call: ROWS rows of bf16 x at `a`, row stride `lda`
+/// (even), each row holding an even number of values (zero-padded).
+pub(super) struct LhsRows {
+    pub(super) a: *const u16,
+    pub(super) lda: usize,
+}
+
+/// A microkernel specialised for its row count.
+pub(super) type Kernel = unsafe fn(&LhsRows, *const u16, usize, &OutTile);
+
+/// `KERNELS[r - 1]` computes a tile of r rows.
+pub(super) const KERNELS: [Kernel; MR] = [
+    kernel::<1>,
+    kernel::<2>,
+    kernel::<3>,
+    kernel::<4>,
+    kernel::<5>,
+    kernel::<6>,
+    kernel::<7>,
+    kernel::<8>,
+    kernel::<9>,
+    kernel::<10>,
+    kernel::<11>,
+    kernel::<12>,
+    kernel::<13>,
+    kernel::<14>,
+];
+
+/// out[r, c] (+)= Σ_{p<2·pairs} lhs[r, p] · panel[p, c] for r < ROWS, c < out.cols.
+///
+/// # Safety
+/// The CPU supports avx512f and avx512bf16; `lhs` addresses ROWS rows of `2·pairs` readable
+/// u16s; `panel` addresses `pairs` rows of 2·NR readable u16s; `out` as required by [`store`].
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn kernel<const ROWS: usize>(lhs: &LhsRows, panel: *const u16, pairs: usize, out: &OutTile) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { prefetch::<ROWS>(out) };
+    let mut acc = [[_mm512_setzero_ps(); 2]; ROWS];
+    for p2 in 0..pairs {
+        // SAFETY: p2 < pairs keeps every read inside the ranges promised above; the transmutes
+        // reinterpret 512 bits of bf16 data as the 512-bit bf16 vector type.
+        unsafe {
+            let w = panel.add(p2 * 2 * NR);
+            let w0: __m512bh = transmute(_mm512_loadu_si512(w.cast()));
+            let w1: __m512bh = transmute(_mm512_loadu_si512(w.add(NR).cast()));
+            for (r, row) in acc.iter_mut().enumerate() {
+                let pair = lhs
+                    .a
+                    .add(r * lhs.lda + 2 * p2)
+                    .cast::<i32>()
+                    .read_unaligned();
+                let x: __m512bh = transmute(_mm512_set1_epi32(pair));
+                row[0] = _mm512_dpbf16_ps(row[0], x, w0);
+                row[1] = _mm512_dpbf16_ps(row[1], x, w1);
+            }
+        }
+    }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { store(&acc, out) }
+}
+
+/// Rounds `rows` rows of `len` f32s (at `src`, row stride `ld_src`) to bf16 (round to nearest
+/// even) into `dst` (row stride `ld_dst`), writing a zero after an odd-length row.
+///
+/// # Safety
+/// The CPU supports avx512f, avx512bw and avx512bf16; `src` addresses `rows` rows of `len`
+/// readable f32s; `dst` addresses `rows` rows of `len` rounded up to even writable u16s.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+pub(super) unsafe fn round_rows(
+    src: *const f32,
+    ld_src: usize,
+    rows: usize,
+    len: usize,
+    dst: *mut u16,
+    ld_dst: usize,
+) {
+    let lanes = |n: usize| {
+        if n >= 16 {
+            0xFFFF
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    };
+    for r in 0..rows {
+        for p in (0..len).step_by(32) {
+            let left = len - p;
+            let stored = left.next_multiple_of(2).min(32);
+            let store_mask = if stored == 32 {
+                u32::MAX
+            } else {
+                (1u32 << stored) - 1
+            };
+            // SAFETY: loads are masked to the `left` valid inputs, stores to the even-rounded
+            // count that `dst` provides.
+            unsafe {
+                let s = src.add(r * ld_src + p);
+                let lo = _mm512_maskz_loadu_ps(lanes(left), s);
+                let hi = _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), s.add(16));
+                let packed: __m512i = transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_mask_storeu_epi16(dst.add(r * ld_dst + p).cast(), store_mask, packed);
+            }
+        }
+    }
+}

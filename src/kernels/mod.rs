@@ -1,0 +1,389 @@
+//! Fast CPU matrix products `out = x · Wᵀ (+ bias)` for SigLIP inference, in f32 or bf16
+//! (f32 accumulation), with AVX-512 microkernels chosen at run time.
+//!
+//! Design (BLIS-style, tuned for Zen 4: 32 KiB L1d, 1 MiB L2 per core):
+//! * W (n×k) is packed once into panels of [`NR`] = 32 columns, k-major inside a panel
+//!   (f32: `[k][32]`; bf16: `[k/2][32][2]`, adjacent k pairs interleaved for `vdpbf16ps`).
+//! * The microkernel keeps an MR×32 tile (MR = 14 rows, 28 zmm accumulators) in registers;
+//!   per k step it loads two zmm of the W panel and broadcasts one x value (f32) or one
+//!   bf16 pair (bf16) per row.
+//! * Blocking: k in blocks of `kc` (the W block kc×nc stays in L2 while every 14-row strip
+//!   of x sweeps over it; the strip's kc slice, ≤ 14 KiB, stays in L1).
+//!   Each strip's kc slice is first copied (f32) or rounded (bf16) into a contiguous stack
+//!   buffer, once per W block, so its rows do not collide in L1 sets (k = 3072 is 12 KiB).
+//! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels.
+//!
+//! Without avx512f (+avx512bf16 for bf16) [`PackedRhs::pack`] returns `None` and the caller
+//! keeps its fallback path.
+#![allow(unsafe_code)]
+
+pub mod activations;
+pub mod attention;
+mod bf16;
+mod f32;
+mod pack;
+mod tile;
+
+use std::ops::Range;
+
+pub use pack::{bf16_to_f32, f32_to_bf16};
+use pack::{AlignedBuf, RhsView};
+use tile::OutTile;
+
+/// Rows of the microkernel tile.
+const MR: usize = 14;
+/// Columns of the microkernel tile and of a packed W panel (two zmm of f32).
+const NR: usize = 32;
+/// Depth of a k block for f32 (a 14×kc x strip is 14 KiB, a kc×32 panel 32 KiB).
+const KC_F32: usize = 256;
+/// Depth of a k block for bf16 (even; same bytes as the f32 block).
+const KC_BF16: usize = 512;
+/// Strips per row block: the 112×512 output block (224 KiB) stays in L2 across k blocks.
+const MC_STRIPS: usize = 8;
+/// Panels per column block: the kc×(32·NC_PANELS) W block (512 KiB) stays in L2.
+const NC_PANELS: usize = 16;
+
+/// Which element type the packed right-hand side holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 products and sums.
+    F32,
+    /// bf16 products (x and W rounded to nearest even), f32 sums.
+    Bf16,
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" => Ok(Self::F32),
+            "bf16" | "bfloat16" => Ok(Self::Bf16),
+            other => Err(format!("unknown dtype {other:?}: expected f32 or bf16")),
+        }
+    }
+}
+
+impl std::fmt::Debug for PackedRhs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PackedRhs")
+            .field("n", &self.n)
+            .field("k", &self.k)
+            .field("precision", &self.precision())
+            .finish()
+    }
+}
+
+/// Packed panels, by element type.
+enum Panels {
+    F32(AlignedBuf<f32>),
+    Bf16(AlignedBuf<u16>),
+}
+
+/// A right-hand matrix packed once for the microkernel (e.g. a Linear layer's weight).
+pub struct PackedRhs {
+    panels: Panels,
+    n: usize,
+    k: usize,
+}
+
+impl PackedRhs {
+    /// Packs `w`, read as an n×k matrix with element (j, p) at w[j*row_stride + p*col_stride]
+    /// (a PyTorch Linear weight [out=n, in=k] is row_stride=k, col_stride=1).
+    /// Returns None when this CPU lacks the needed instructions (avx512f (+avx512bf16 for Bf16)).
+    ///
+    /// # Panics
+    /// If `w` is too short for the given shape and strides.
+    pub fn pack(
+        w: &[f32],
+        n: usize,
+        k: usize,
+        row_stride: usize,
+        col_stride: usize,
+        precision: Precision,
+    ) -> Option<Self> {
+        if !cpu_supports(precision) {
+            return None;
+        }
+        if n > 0 && k > 0 {
+            assert!(
+                (n - 1) * row_stride + (k - 1) * col_stride < w.len(),
+                "w too short for {n}×{k}"
+            );
+        }
+        let view = RhsView {
+            w,
+            row_stride,
+            col_stride,
+        };
+        let panels = match precision {
+            Precision::F32 => Panels::F32(pack::pack_f32(view, n, k)),
+            Precision::Bf16 => Panels::Bf16(pack::pack_bf16(view, n, k)),
+        };
+        Some(Self { panels, n, k })
+    }
+
+    /// Output columns (rows of W).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// Inner dimension (columns of W).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Element type of the packed panels.
+    pub fn precision(&self) -> Precision {
+        match self.panels {
+            Panels::F32(_) => Precision::F32,
+            Panels::Bf16(_) => Precision::Bf16,
+        }
+    }
+}
+
+/// Whether this CPU has the instructions the `precision` kernels need.
+pub fn cpu_supports(precision: Precision) -> bool {
+    let base = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
+    match precision {
+        Precision::F32 => base,
+        Precision::Bf16 => base && is_x86_feature_detected!("avx512bf16"),
+    }
+}
+
+/// out[i, j] = sum_p x[i, p] * W[j, p] (+ bias[j]) for i < m, j < n.
+/// x is m×k row-major contiguous (row stride k); out is m×n row-major with row stride `out_stride` (>= n).
+/// For Bf16, x is rounded to bf16 (round-to-nearest-even) as it is packed; accumulation is f32.
+/// Splits the work over `threads` threads (on the rayon pool; 0 and 1 both mean the calling thread).
+///
+/// # Panics
+/// If a slice is too short for the shapes, or `out_stride < n`.
+pub fn matmul(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+) {
+    let (n, k) = (rhs.n, rhs.k);
+    assert!(x.len() >= m * k, "x too short for {m}×{k}");
+    assert!(out_stride >= n, "out_stride {out_stride} < n {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        out.len() >= (m - 1) * out_stride + n,
+        "out too short for {m}×{n}"
+    );
+    if let Some(b) = bias {
+        assert!(b.len() >= n, "bias shorter than n");
+    }
+    if k == 0 {
+        for row in out.chunks_mut(out_stride).take(m) {
+            for (j, o) in row[..n].iter_mut().enumerate() {
+                *o = bias.map_or(0.0, |b| b[j]);
+            }
+        }
+        return;
+    }
+    let job = Job {
+        x,
+        m,
+        rhs,
+        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        out: OutPtr(out.as_mut_ptr()),
+        ldc: out_stride,
+    };
+    let parts = split_work(m, pack::panel_count(n), threads.max(1));
+    match parts.as_slice() {
+        [(rows, panels)] => job.run(rows.clone(), panels.clone()),
+        _ => rayon::scope(|s| {
+            for (rows, panels) in &parts[1..] {
+                let job = &job;
+                s.spawn(move |_| job.run(rows.clone(), panels.clone()));
+            }
+            job.run(parts[0].0.clone(), parts[0].1.clone());
+        }),
+    }
+}
+
+/// Splits rows (in whole MR strips) over threads when there are enough of them, else panels.
+fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
+    let strips = m.div_ceil(MR);
+    if strips >= 2 * threads {
+        even_ranges(strips, threads)
+            .map(|s| (s.start * MR..(s.end * MR).min(m), 0..panels))
+            .collect()
+    } else {
+        even_ranges(panels, threads.min(panels))
+            .map(|p| (0..m, p))
+            .collect()
+    }
+}
+
+/// `count` items cut into `parts` contiguous ranges whose sizes differ by at most one.
+fn even_ranges(count: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
+    (0..parts).map(move |t| t * count / parts..(t + 1) * count / parts)
+}
+
+/// The output pointer, shared by threads that write disjoint tiles.
+struct OutPtr(*mut f32);
+// SAFETY: threads only write disjoint (row, panel) regions of the output, see `split_work`.
+unsafe impl Sync for OutPtr {}
+
+/// One matmul call's operands, validated by [`matmul`].
+struct Job<'a> {
+    x: &'a [f32],
+    m: usize,
+    rhs: &'a PackedRhs,
+    bias: *const f32,
+    out: OutPtr,
+    ldc: usize,
+}
+// SAFETY: `bias` is only read; `out` writes are disjoint per thread (see `OutPtr`).
+unsafe impl Sync for Job<'_> {}
+
+impl Job<'_> {
+    /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
+    fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
+        let j0 = q * NR;
+        OutTile {
+            // SAFETY: i0 < m and j0 < n, checked against `out.len()` in `matmul`.
+            c: unsafe { self.out.0.add(i0 * self.ldc + j0) },
+            ldc: self.ldc,
+            cols: (self.rhs.n - j0).min(NR),
+            // SAFETY: j0 < n <= bias.len() when not null.
+            bias: if self.bias.is_null() {
+                self.bias
+            } else {
+                unsafe { self.bias.add(j0) }
+            },
+            accumulate: pc > 0,
+        }
+    }
+
+    /// Computes output rows `rows` × panels `panels`.
+    fn run(&self, rows: Range<usize>, panels: Range<usize>) {
+        debug_assert!(rows.end <= self.m);
+        match &self.rhs.panels {
+            Panels::F32(w) => self.run_f32(w.as_slice(), rows, panels),
+            Panels::Bf16(w) => self.run_bf16(w.as_slice(), rows, panels),
+        }
+    }
+
+    /// Visits the strips of `rows` × `panels` in cache-blocking order: row blocks of MC_STRIPS
+    /// strips (their output block stays in L2 across k blocks), then column blocks of NC_PANELS
+    /// panels, then k blocks of `kc_max`, then strips of MR rows.
+    fn for_each_strip(
+        &self,
+        rows: Range<usize>,
+        panels: Range<usize>,
+        kc_max: usize,
+        mut visit: impl FnMut(Strip),
+    ) {
+        let k = self.rhs.k;
+        for row_block in rows.clone().step_by(MR * MC_STRIPS) {
+            let row_block_end = (row_block + MR * MC_STRIPS).min(rows.end);
+            for col_block in panels.clone().step_by(NC_PANELS) {
+                let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
+                for pc in (0..k).step_by(kc_max) {
+                    for i0 in (row_block..row_block_end).step_by(MR) {
+                        let rows = (row_block_end - i0).min(MR);
+                        visit(Strip {
+                            i0,
+                            rows,
+                            pc,
+                            kc: (k - pc).min(kc_max),
+                            panels: col_block.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_f32(&self, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
+        let k = self.rhs.k;
+        let panel_len = pack::panel_len(k, Precision::F32);
+        let mut strip_buf = StripF32([0.0; MR * KC_F32]);
+        self.for_each_strip(rows, panels, KC_F32, |s| {
+            for (r, dst) in strip_buf.0.chunks_exact_mut(s.kc).take(s.rows).enumerate() {
+                dst.copy_from_slice(&self.x[(s.i0 + r) * k + s.pc..][..s.kc]);
+            }
+            let lhs = f32::LhsRows {
+                a: strip_buf.0.as_ptr(),
+                lda: s.kc,
+            };
+            let kernel = f32::KERNELS[s.rows - 1];
+            for q in s.panels {
+                let panel = w[q * panel_len + s.pc * NR..].as_ptr();
+                // SAFETY: the CPU has avx512f (checked when packing); the panel has kc rows of
+                // NR from pc; the strip buffer holds `rows` rows of kc; the out tile is in bounds.
+                unsafe { kernel(&lhs, panel, s.kc, &self.out_tile(s.i0, q, s.pc)) };
+            }
+        });
+    }
+
+    fn run_bf16(&self, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
+        let k = self.rhs.k;
+        let panel_len = pack::panel_len(k, Precision::Bf16);
+        let mut strip_buf = StripBf16([0; MR * KC_BF16]);
+        self.for_each_strip(rows, panels, KC_BF16, |s| {
+            let pairs = s.kc.div_ceil(2);
+            let src = &self.x[s.i0 * k + s.pc..(s.i0 + s.rows - 1) * k + s.pc + s.kc];
+            // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds `rows`
+            // rows of kc (stride k); the strip buffer MR rows of 2·pairs <= KC_BF16.
+            unsafe {
+                bf16::round_rows(
+                    src.as_ptr(),
+                    k,
+                    s.rows,
+                    s.kc,
+                    strip_buf.0.as_mut_ptr(),
+                    2 * pairs,
+                )
+            };
+            let lhs = bf16::LhsRows {
+                a: strip_buf.0.as_ptr(),
+                lda: 2 * pairs,
+            };
+            let kernel = bf16::KERNELS[s.rows - 1];
+            for q in s.panels {
+                let panel = w[q * panel_len + s.pc * NR..].as_ptr();
+                // SAFETY: the panel has `pairs` rows of 2·NR from pc; lhs and the out tile are
+                // in bounds (above).
+                unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
+            }
+        });
+    }
+}
+
+/// One microkernel strip: output rows i0..i0+rows over `panels`, k block pc..pc+kc.
+struct Strip {
+    i0: usize,
+    rows: usize,
+    pc: usize,
+    kc: usize,
+    panels: Range<usize>,
+}
+
+/// One MR-row strip of x copied contiguously (kc per row), so that its rows do not alias in
+/// L1 sets as rows of a 4 KiB-multiple stride would.
+#[repr(C, align(64))]
+struct StripF32([f32; MR * KC_F32]);
+
+/// One MR-row strip of x rounded to bf16, kc values per row.
+#[repr(C, align(64))]
+struct StripBf16([u16; MR * KC_BF16]);

@@ -1,0 +1,129 @@
+//! Packing: the right-hand matrix into NR-column panels (once, e.g. at weight-load time),
+//! bf16 rounding, and the 64-byte aligned buffer the panels live in.
+
+use super::{Precision, NR};
+
+/// Element types that may live in an [`AlignedBuf`]: plain numbers, any bit pattern valid.
+pub(super) trait Plain: Copy + Default + 'static {}
+impl Plain for f32 {}
+impl Plain for u16 {}
+
+/// One cache line; the unit of allocation of [`AlignedBuf`].
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// A zero-initialised buffer of `len` elements of `T`, starting on a cache-line boundary
+/// so that every 64-byte panel row is a single aligned vector load.
+pub(super) struct AlignedBuf<T: Plain> {
+    lines: Vec<Line>,
+    len: usize,
+    _elem: std::marker::PhantomData<T>,
+}
+
+impl<T: Plain> AlignedBuf<T> {
+    /// Allocates `len` zeroed elements.
+    pub(super) fn zeroed(len: usize) -> Self {
+        let bytes = len * std::mem::size_of::<T>();
+        Self {
+            lines: vec![Line([0; 64]); bytes.div_ceil(64)],
+            len,
+            _elem: std::marker::PhantomData,
+        }
+    }
+
+    /// The elements, read-only.
+    pub(super) fn as_slice(&self) -> &[T] {
+        // SAFETY: `lines` owns at least `len * size_of::<T>()` initialised bytes, aligned to 64
+        // (>= align_of::<T>()), and every bit pattern is a valid `T` (the `Plain` bound).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<T>(), self.len) }
+    }
+
+    /// The elements, writable.
+    pub(super) fn as_mut_slice(&mut self) -> &mut [T] {
+        // SAFETY: as in `as_slice`; the `&mut self` borrow makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<T>(), self.len) }
+    }
+}
+
+/// Rounds an f32 to bf16 bits, round-to-nearest-even, with the same conventions as
+/// `vcvtne2ps2bf16`: subnormal inputs become (signed) zero and NaNs stay quiet NaNs.
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x0040) as u16;
+    }
+    if x.is_subnormal() {
+        return ((bits >> 16) & 0x8000) as u16;
+    }
+    let rounding = 0x7FFF + ((bits >> 16) & 1);
+    (bits.wrapping_add(rounding) >> 16) as u16
+}
+
+/// The value of bf16 bits as an f32.
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// Where element (j, p) of the n×k right-hand matrix is found in the caller's slice.
+#[derive(Clone, Copy)]
+pub(super) struct RhsView<'a> {
+    pub(super) w: &'a [f32],
+    pub(super) row_stride: usize,
+    pub(super) col_stride: usize,
+}
+
+impl RhsView<'_> {
+    fn at(&self, j: usize, p: usize) -> f32 {
+        self.w[j * self.row_stride + p * self.col_stride]
+    }
+}
+
+/// Number of NR-column panels needed for `n` columns.
+pub(super) fn panel_count(n: usize) -> usize {
+    n.div_ceil(NR)
+}
+
+/// Elements one panel occupies: f32 panels are [k][NR]; bf16 panels are [ceil(k/2)][NR][2]
+/// (pairs of adjacent k interleaved, the operand layout of `vdpbf16ps`).
+pub(super) fn panel_len(k: usize, precision: Precision) -> usize {
+    match precision {
+        Precision::F32 => k * NR,
+        Precision::Bf16 => k.div_ceil(2) * 2 * NR,
+    }
+}
+
+/// Packs W (n×k) into f32 panels; columns past `n` are zero.
+pub(super) fn pack_f32(w: RhsView, n: usize, k: usize) -> AlignedBuf<f32> {
+    let len = panel_len(k, Precision::F32);
+    let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
+    for (q, panel) in buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate() {
+        let cols = (n - q * NR).min(NR);
+        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
+            for (c, dst) in row[..cols].iter_mut().enumerate() {
+                *dst = w.at(q * NR + c, p);
+            }
+        }
+    }
+    buf
+}
+
+/// Packs W (n×k) into bf16 pair-interleaved panels; columns past `n` and the odd-k pad are zero.
+pub(super) fn pack_bf16(w: RhsView, n: usize, k: usize) -> AlignedBuf<u16> {
+    let len = panel_len(k, Precision::Bf16);
+    let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
+    for (q, panel) in buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate() {
+        let cols = (n - q * NR).min(NR);
+        for (p2, row) in panel.chunks_exact_mut(2 * NR).enumerate() {
+            for c in 0..cols {
+                for half in 0..2 {
+                    let p = 2 * p2 + half;
+                    if p < k {
+                        row[2 * c + half] = f32_to_bf16(w.at(q * NR + c, p));
+                    }
+                }
+            }
+        }
+    }
+    buf
+}

@@ -1,0 +1,110 @@
+//! `Dense`: a linear layer, `x · Wᵀ + b`, with its weight packed once for the CPU kernels.
+//!
+//! On a CPU with the kernels for the chosen [`Precision`], the weight lives only in packed
+//! form (f32 or bf16) and the product runs in [`crate::kernels::matmul`]; anywhere else
+//! (CUDA, a CPU without AVX-512) it is candle's `Linear`.
+
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
+use candle_nn::{Linear, VarBuilder};
+
+use crate::kernels::{self, PackedRhs, Precision};
+
+/// A linear layer: packed for the CPU kernels, or candle's.
+#[derive(Debug, Clone)]
+pub enum Dense {
+    /// Weight packed for [`kernels::matmul`].
+    Packed {
+        /// `W` as an `n×k` right-hand side.
+        weight: Arc<PackedRhs>,
+        /// `[n]`.
+        bias: Arc<Vec<f32>>,
+    },
+    /// candle's layer.
+    Candle(Linear),
+}
+
+impl Dense {
+    /// Loads `weight` `[out, in]` and `bias` `[out]` under `vb`.
+    pub fn load(
+        inputs: usize,
+        outputs: usize,
+        precision: Precision,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let weight = vb.get((outputs, inputs), "weight")?;
+        let bias = vb.get(outputs, "bias")?;
+        Self::new(weight, bias, precision)
+    }
+
+    /// Several layers reading the same input as one (e.g. q, k and v): outputs side by side.
+    pub fn fused(parts: &[(Tensor, Tensor)], precision: Precision) -> Result<Self> {
+        let weights: Vec<&Tensor> = parts.iter().map(|(w, _)| w).collect();
+        let biases: Vec<&Tensor> = parts.iter().map(|(_, b)| b).collect();
+        Self::new(
+            Tensor::cat(&weights, 0)?,
+            Tensor::cat(&biases, 0)?,
+            precision,
+        )
+    }
+
+    /// Packs `weight` `[out, in]` when the kernels can run it here.
+    pub fn new(weight: Tensor, bias: Tensor, precision: Precision) -> Result<Self> {
+        if weight.device().is_cpu() && kernels::cpu_supports(precision) {
+            let (n, k) = weight.dims2()?;
+            let values = weight
+                .to_dtype(candle_core::DType::F32)?
+                .flatten_all()?
+                .to_vec1()?;
+            if let Some(packed) = PackedRhs::pack(&values, n, k, k, 1, precision) {
+                return Ok(Self::Packed {
+                    weight: Arc::new(packed),
+                    bias: Arc::new(bias.to_dtype(candle_core::DType::F32)?.to_vec1()?),
+                });
+            }
+        }
+        Ok(Self::Candle(Linear::new(weight, Some(bias))))
+    }
+}
+
+impl Module for Dense {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed { weight, bias } => {
+                x.contiguous()?.apply_op1_no_bwd(&Product { weight, bias })
+            }
+            Self::Candle(linear) => linear.forward(x),
+        }
+    }
+}
+
+/// The CPU product as a candle op.
+struct Product<'a> {
+    weight: &'a PackedRhs,
+    bias: &'a [f32],
+}
+
+impl CustomOp1 for Product<'_> {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or(candle_core::Error::RequiresContiguous { op: "dense" })?;
+        let x = &storage.as_slice::<f32>()?[start..end];
+        let (k, n) = (self.weight.k(), self.weight.n());
+        let mut dims = layout.dims().to_vec();
+        match dims.last_mut() {
+            Some(last) if *last == k => *last = n,
+            _ => candle_core::bail!("dense: input {:?} does not end in {k}", layout.dims()),
+        }
+        let m = x.len() / k;
+        let mut out = vec![0f32; m * n];
+        let threads = candle_core::utils::get_num_threads();
+        kernels::matmul(x, m, self.weight, Some(self.bias), &mut out, n, threads);
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
