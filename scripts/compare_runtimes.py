@@ -29,8 +29,8 @@ Runtimes (--runtimes a,b,c selects a subset, in that order):
     openvino-fp32        OpenVINO CPU reading that ONNX file, INFERENCE_PRECISION_HINT f32
     openvino-bf16        the same with INFERENCE_PRECISION_HINT bf16
     siglip-server-fp32   target/release/examples/tower_speed in a subprocess (--warmup 1 --rounds R)
-    siglip-server-bf16   the same with SIGLIP_DTYPE=bf16 in its environment (if tower_speed ignores
-                         the variable, the row is an fp32 run: check `dtype` / the raw JSON in --out)
+    siglip-server-bf16   the same with SIGLIP_DTYPE=bf16 in its environment; tower_speed echoes the
+                         precision it used as "dtype" and the table flags a missing or different one
 
 Threads: torch.set_num_threads(T) (+ 1 inter-op thread); ORT intra_op_num_threads=T, inter_op 1,
 sequential; OpenVINO INFERENCE_NUM_THREADS=T, PERFORMANCE_HINT=LATENCY; tower_speed gets
@@ -57,6 +57,7 @@ to a JSON file with every round, the versions and the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import glob
 import json
@@ -289,7 +290,8 @@ def export_onnx(model, model_dir, work_dir, opset=18):
     wrapper = ImageTower(model).eval()
     t0 = time.perf_counter()
     log(f"onnx: exporting the image tower of {model_dir} (opset {opset}) ...")
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+    # The exporter prints progress on stdout, which carries the results: send it to stderr.
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, contextlib.redirect_stdout(sys.stderr):
         tmp_path = os.path.join(tmp, os.path.basename(path))
         try:
             batch = torch.export.Dim("batch", min=1, max=4096)
@@ -561,8 +563,12 @@ def tower_markdown(res):
             errs = [t for t in row["turns"] if "error" in t]
             if errs:
                 name += f" ({len(errs)} failed turns)"
-            if name.startswith("siglip-server-bf16") and not row.get("dtype_reported"):
+            reported = row.get("dtype_reported")
+            wanted = "bf16" if name.startswith("siglip-server-bf16") else "f32"
+            if reported is None:
                 name += " (dtype not reported)"
+            elif reported.replace("fp32", "f32") != wanted:
+                name += f" (ran as {reported}!)"
         lines.append(f"| {name} | {row['batch']} | {fmt(row['images_per_s'], '.3f')} | "
                      f"{fmt(row['vs_' + BASELINE], '.2f')}x | {fmt(row['gflop_per_s'], '.1f')} | {fidelity_cell(row)} |")
     return "\n".join(lines)

@@ -788,6 +788,11 @@ def make_images():
     # 24-bit BMP.
     photo_image("coffee", 100).save(os.path.join(IMAGES, "coffee.bmp"))
     made.append("coffee.bmp")
+    # A ~1 MP camera-sized JPEG for the benchmarks (benches/, examples/loadgen.rs); no reference.
+    retina = Image.fromarray(photo_array("retina"))
+    top = (retina.height - 1058) // 2
+    retina.crop((0, top, 1411, top + 1058)).resize((1155, 866), Image.LANCZOS).save(
+        os.path.join(IMAGES, "retina_1mp.jpg"), quality=90)
     exif_check = Image.open(os.path.join(IMAGES, "exif_orient6.jpg"))
     assert exif_check.getexif().get(0x0112) == 6
     assert load_image(os.path.join(IMAGES, "exif_orient6.jpg")).size == exif_check.size[::-1]

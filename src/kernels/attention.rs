@@ -1,9 +1,11 @@
 //! Multi-head scaled dot-product attention without a mask, on row-major f32 slices.
 //!
 //! One task per (sequence, head): `S = (Q·scale)·Kᵀ`, a row softmax, `O = S·V`, each
-//! product through [`super::matmul`] on one thread, the tasks spread over the threads.
+//! product through [`super::matmul`] on one thread, the tasks spread over rayon's threads.
 //! Queries, keys and values are read in place from the projection outputs (a fused
 //! q;k;v matrix is three column ranges of one buffer), so nothing is transposed.
+
+use rayon::prelude::*;
 
 use super::activations::softmax_rows;
 use super::{matmul, PackedRhs, Precision};
@@ -56,29 +58,23 @@ pub fn attend(
     let tasks = batch * heads;
     let threads = threads.clamp(1, tasks.max(1));
     let per_thread = tasks.div_ceil(threads);
-    let results: Vec<Option<Vec<f32>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|t| {
-                let range = t * per_thread..((t + 1) * per_thread).min(tasks);
-                scope.spawn(move || {
-                    let mut head_out = Vec::with_capacity(range.len() * q.rows * dim);
-                    for task in range {
-                        let (seq, head) = (task / heads, task % heads);
-                        let mut one = vec![0f32; q.rows * dim];
-                        if !attend_one(seq, head, dim, q, k, v, precision, &mut one) {
-                            return None;
-                        }
-                        head_out.extend_from_slice(&one);
-                    }
-                    Some(head_out)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("attention worker panicked"))
-            .collect()
-    });
+    // Each worker runs whole heads one after another, into one buffer of its own.
+    let worker = |t: usize| -> Option<Vec<f32>> {
+        let range = t * per_thread..((t + 1) * per_thread).min(tasks);
+        let mut head_out = vec![0f32; range.len() * q.rows * dim];
+        for (task, one) in range.zip(head_out.chunks_exact_mut(q.rows * dim)) {
+            let (seq, head) = (task / heads, task % heads);
+            if !attend_one(seq, head, dim, q, k, v, precision, one) {
+                return None;
+            }
+        }
+        Some(head_out)
+    };
+    let results: Vec<Option<Vec<f32>>> = if threads == 1 {
+        vec![worker(0)]
+    } else {
+        (0..threads).into_par_iter().map(worker).collect()
+    };
     let mut task = 0;
     for chunk in results {
         let Some(chunk) = chunk else { return false };
@@ -130,4 +126,98 @@ fn attend_one(
     };
     matmul(&scores, q.rows, &values, None, out, dim, 1);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::cpu_supports;
+
+    /// Deterministic values in [-2, 2].
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i + 1) * (seed * 2654435761 + 7919)) % 4001) as f32 / 1000.0 - 2.0)
+            .collect()
+    }
+
+    /// Attention in f64, straight from the definition.
+    fn naive(shape: AttentionShape, q: Heads, k: Heads, v: Heads) -> Vec<f32> {
+        let AttentionShape { batch, heads, dim } = shape;
+        let mut out = vec![0f32; batch * q.rows * heads * dim];
+        for seq in 0..batch {
+            for head in 0..heads {
+                for i in 0..q.rows {
+                    let qi = q.start(seq, head, dim) + i * q.row_stride;
+                    let scores: Vec<f64> = (0..k.rows)
+                        .map(|j| {
+                            let kj = k.start(seq, head, dim) + j * k.row_stride;
+                            (0..dim)
+                                .map(|d| q.data[qi + d] as f64 * k.data[kj + d] as f64)
+                                .sum::<f64>()
+                                / (dim as f64).sqrt()
+                        })
+                        .collect();
+                    let max = scores.iter().copied().fold(f64::MIN, f64::max);
+                    let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                    let total: f64 = weights.iter().sum();
+                    for d in 0..dim {
+                        let o: f64 = (0..k.rows)
+                            .map(|j| {
+                                weights[j]
+                                    * v.data[v.start(seq, head, dim) + j * v.row_stride + d] as f64
+                            })
+                            .sum();
+                        out[(seq * q.rows + i) * heads * dim + head * dim + d] = (o / total) as f32;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn check(batch: usize, q_rows: usize, k_rows: usize, threads: usize) {
+        let shape = AttentionShape {
+            batch,
+            heads: 3,
+            dim: 16,
+        };
+        let width = shape.heads * shape.dim;
+        // Self-attention reads q;k;v side by side from one buffer, as the encoder does.
+        let qkv = values(batch * k_rows * 3 * width, 1);
+        let own_q = values(batch * q_rows * width, 2);
+        let kv = |offset| Heads {
+            data: &qkv,
+            rows: k_rows,
+            row_stride: 3 * width,
+            offset,
+        };
+        let q = if q_rows == k_rows {
+            kv(0)
+        } else {
+            Heads {
+                data: &own_q,
+                rows: q_rows,
+                row_stride: width,
+                offset: 0,
+            }
+        };
+        let (k, v) = (kv(width), kv(2 * width));
+        let mut out = vec![0f32; batch * q_rows * width];
+        assert!(attend(shape, q, k, v, Precision::F32, &mut out, threads));
+        for (got, want) in out.iter().zip(naive(shape, q, k, v)) {
+            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn matches_the_definition() {
+        if !cpu_supports(Precision::F32) {
+            eprintln!("skipped: no AVX-512 kernels on this CPU");
+            return;
+        }
+        check(1, 9, 9, 1);
+        check(2, 17, 17, 2);
+        check(3, 1, 33, 2);
+        check(1, 65, 65, 4);
+    }
 }

@@ -152,8 +152,19 @@ impl PackedRhs {
     }
 }
 
-/// Whether this CPU has the instructions the `precision` kernels need.
+/// Whether the `precision` kernels run here: this CPU has their instructions, and the
+/// environment does not switch them off (`SIGLIP_CPU_KERNELS=off` falls back to candle's
+/// products everywhere, for comparison and troubleshooting).
 pub fn cpu_supports(precision: Precision) -> bool {
+    static SWITCHED_OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let off = *SWITCHED_OFF.get_or_init(|| {
+        std::env::var("SIGLIP_CPU_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("off"))
+    });
+    !off && cpu_has_instructions(precision)
+}
+
+/// Whether this CPU has the instructions the `precision` kernels need.
+fn cpu_has_instructions(precision: Precision) -> bool {
     let base = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
     match precision {
         Precision::F32 => base,
