@@ -2,6 +2,8 @@
 //!
 //! `cargo bench --bench preprocess`. Target (issue 7): decode + resize of a 1 MP JPEG in at
 //! most 10 ms.
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::{ImageFormat, RgbImage};

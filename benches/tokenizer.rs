@@ -1,6 +1,8 @@
 //! The SentencePiece tokenizer: prompts to 64 ids, as the text queue does for uncached labels.
 //!
 //! `cargo bench --bench tokenizer`.
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use siglip_server::model::files::TokenizerFile;

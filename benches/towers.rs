@@ -7,6 +7,8 @@
 //! The model defaults to the tiny fixture (fast, for checking that the bench runs); the
 //! figures in benches/README.md come from the full-size random model that
 //! `scripts/make_fixtures.py --full base` writes. `SIGLIP_DTYPE` is `f32` (default) or `bf16`.
+// criterion's macros generate undocumented functions.
+#![allow(missing_docs)]
 
 use candle_core::{Device, Tensor};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -6,7 +6,18 @@ use std::process::Command;
 
 /// Runs `classify`; `images` are paths under tests/fixtures.
 fn classify(model: &str, labels: &[&str], images: &[String]) -> std::process::Output {
+    classify_with_env(model, labels, images, &[])
+}
+
+/// [`classify`] with extra environment variables.
+fn classify_with_env(
+    model: &str,
+    labels: &[&str],
+    images: &[String],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_siglip-server"))
+        .envs(env.iter().copied())
         .arg("classify")
         .arg("--model")
         .arg(common::fixture(&format!("models/{model}")))
@@ -61,8 +72,16 @@ fn printed_logits(response: &serde_json::Value, index: usize, labels: &[String])
         .collect()
 }
 
+/// Both product paths: our CPU kernels (where this CPU has them) and candle's, which CUDA
+/// and CPUs without AVX-512 use (`SIGLIP_CPU_KERNELS=off` forces it here).
 #[test]
 fn classify_prints_transformers_scores() {
+    for env in [[].as_slice(), &[("SIGLIP_CPU_KERNELS", "off")]] {
+        classify_matches_transformers(env);
+    }
+}
+
+fn classify_matches_transformers(env: &[(&str, &str)]) {
     let outputs = common::reference_json("outputs.json");
     for case in outputs.as_array().unwrap() {
         let model = case["model"].as_str().unwrap();
@@ -79,7 +98,7 @@ fn classify_prints_transformers_scores() {
             .map(|i| as_pil_decoded(i.as_str().unwrap()))
             .collect();
         let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-        let output = classify(model, &label_refs, &images);
+        let output = classify_with_env(model, &label_refs, &images, env);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{stderr}");
         let response: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -90,7 +109,7 @@ fn classify_prints_transformers_scores() {
         let expected = common::float_rows(&case["logits_per_image"]);
         for (i, image) in images.iter().enumerate() {
             let err = max_abs_diff(&printed_logits(&response, i, &labels), &expected[i]);
-            eprintln!("{model} {image}: logits max abs err {err:.2e}");
+            eprintln!("{model} {image} {env:?}: logits max abs err {err:.2e}");
             assert!(err <= 1e-4, "{model} {image}: logits differ by {err}");
         }
     }

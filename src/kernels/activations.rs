@@ -6,7 +6,8 @@
 //! the compiler vectorises; `pulp` compiles each loop for the best instruction set this
 //! CPU has (AVX-512, AVX2) and picks it at run time, so no `unsafe` is needed.
 
-use pulp::Arch;
+use pulp::{Arch, Simd, WithSimd};
+use rayon::prelude::*;
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
 const LN_2_HI: f32 = 0.693_359_4;
@@ -27,7 +28,7 @@ fn exp(x: f32) -> f32 {
         .mul_add(r, 8.333_452e-3)
         .mul_add(r, 4.166_579_6e-2)
         .mul_add(r, 1.666_666_5e-1)
-        .mul_add(r, 5.000_000_1e-1);
+        .mul_add(r, 0.5);
     let e_r = (p * r).mul_add(r, r) + 1.0;
     // 2^n from the integer in the low mantissa bits of `shifted`.
     let n_bits = shifted.to_bits().wrapping_sub(ROUND_MAGIC.to_bits());
@@ -40,38 +41,95 @@ fn tanh(x: f32) -> f32 {
     1.0 - 2.0 / (exp(2.0 * x) + 1.0)
 }
 
-/// GELU with the tanh approximation (`gelu_pytorch_tanh`), in place.
+/// GELU with the tanh approximation (`gelu_pytorch_tanh`), in place, on rayon's threads.
 pub fn gelu_tanh(values: &mut [f32]) {
-    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for v in values.iter_mut() {
-                let x = *v;
-                let inner = SQRT_2_OVER_PI * x * (0.044_715 * x * x + 1.0);
-                *v = 0.5 * x * (1.0 + tanh(inner));
-            }
-        },
-    );
+    /// Elements per task: large enough to amortise the hand-off, small enough to share.
+    const CHUNK: usize = 1 << 16;
+    values
+        .par_chunks_mut(CHUNK)
+        .for_each(|chunk| Arch::new().dispatch(GeluTanh(chunk)));
 }
 
 /// Softmax of each `width`-long row of `values`, in place.
 pub fn softmax_rows(values: &mut [f32], width: usize) {
-    Arch::new().dispatch(
-        #[inline(always)]
-        || {
-            for row in values.chunks_exact_mut(width) {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let mut sum = 0.0;
-                for v in row.iter_mut() {
-                    *v = exp(*v - max);
-                    sum += *v;
-                }
-                let scale = 1.0 / sum;
-                row.iter_mut().for_each(|v| *v *= scale);
+    Arch::new().dispatch(SoftmaxRows { values, width });
+}
+
+// Each kernel is a `WithSimd` whose body `pulp` compiles inside a function with the target
+// features (AVX-512, AVX2+FMA) of the CPU it picks; everything it calls is `inline(always)`
+// so that it is compiled there too.
+
+struct GeluTanh<'a>(&'a mut [f32]);
+
+impl WithSimd for GeluTanh<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+        for v in self.0.iter_mut() {
+            let x = *v;
+            let inner = SQRT_2_OVER_PI * x * (0.044_715 * x * x + 1.0);
+            *v = 0.5 * x * (1.0 + tanh(inner));
+        }
+    }
+}
+
+struct SoftmaxRows<'a> {
+    values: &'a mut [f32],
+    width: usize,
+}
+
+impl WithSimd for SoftmaxRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        for row in self.values.chunks_exact_mut(self.width) {
+            let max = lanes_max(row);
+            for v in row.iter_mut() {
+                *v = exp(*v - max);
             }
-        },
-    );
+            let scale = 1.0 / lanes_sum(row);
+            for v in row.iter_mut() {
+                *v *= scale;
+            }
+        }
+    }
+}
+
+/// Lanes for the reductions: independent running values the compiler can keep in one
+/// vector register, where a single running value (a strict order) it cannot vectorise.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn lanes_max(values: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = if v > *lane { v } else { *lane };
+        }
+    }
+    let rest = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    lanes.into_iter().fold(rest, f32::max)
+}
+
+#[inline(always)]
+fn lanes_sum(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
+    }
+    let rest: f32 = chunks.remainder().iter().sum();
+    lanes.into_iter().sum::<f32>() + rest
 }
 
 #[cfg(test)]

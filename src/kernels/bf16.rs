@@ -112,3 +112,30 @@ pub(super) unsafe fn round_rows(
         }
     }
 }
+
+/// Rounds an f32 panel [2·pairs][NR] to bf16 (round to nearest even) in the pair-interleaved
+/// layout [pairs][NR][2] that [`kernel`] reads.
+///
+/// # Safety
+/// The CPU supports avx512f, avx512bw and avx512bf16.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+pub(super) unsafe fn round_panel(src: &[f32], dst: &mut [u16]) {
+    assert_eq!(src.len(), dst.len());
+    for (rows, out) in src.chunks_exact(2 * NR).zip(dst.chunks_exact_mut(2 * NR)) {
+        for half in 0..2 {
+            // SAFETY: `rows` holds two panel rows (2·NR f32) and `out` 2·NR u16, so the 16-wide
+            // loads at 16·half and NR + 16·half and the 32-wide store at 32·half are in bounds.
+            unsafe {
+                let even = _mm512_cvtneps_pbh(_mm512_loadu_ps(rows.as_ptr().add(16 * half)));
+                let odd = _mm512_cvtneps_pbh(_mm512_loadu_ps(rows.as_ptr().add(NR + 16 * half)));
+                let even: __m256i = transmute(even);
+                let odd: __m256i = transmute(odd);
+                let pairs = _mm512_or_si512(
+                    _mm512_cvtepu16_epi32(even),
+                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(odd)),
+                );
+                _mm512_storeu_si512(out.as_mut_ptr().add(32 * half).cast(), pairs);
+            }
+        }
+    }
+}

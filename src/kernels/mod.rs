@@ -7,13 +7,15 @@
 //! * The microkernel keeps an MR×32 tile (MR = 14 rows, 28 zmm accumulators) in registers;
 //!   per k step it loads two zmm of the W panel and broadcasts one x value (f32) or one
 //!   bf16 pair (bf16) per row.
-//! * Blocking: k in blocks of `kc` (the W block kc×nc stays in L2 while every 14-row strip
-//!   of x sweeps over it; the strip's kc slice, ≤ 14 KiB, stays in L1).
+//! * Blocking, outer to inner: row blocks of 112 rows (their 112×512 output block stays in
+//!   L2 across k blocks), column blocks of nc = 512, k blocks of kc (256 f32 / 512 bf16: the
+//!   kc×nc W block, 512 KiB, stays in L2), 14-row strips (the strip's kc slice, 14 KiB, stays
+//!   in L1 while it sweeps the block's 16 panels).
 //!   Each strip's kc slice is first copied (f32) or rounded (bf16) into a contiguous stack
 //!   buffer, once per W block, so its rows do not collide in L1 sets (k = 3072 is 12 KiB).
 //! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels.
 //!
-//! Without avx512f (+avx512bf16 for bf16) [`PackedRhs::pack`] returns `None` and the caller
+//! Without avx512f and avx512bw (+avx512bf16 for bf16) [`PackedRhs::pack`] returns `None` and the caller
 //! keeps its fallback path.
 #![allow(unsafe_code)]
 
@@ -101,6 +103,7 @@ impl PackedRhs {
     /// Packs `w`, read as an n×k matrix with element (j, p) at w[j*row_stride + p*col_stride]
     /// (a PyTorch Linear weight [out=n, in=k] is row_stride=k, col_stride=1).
     /// Returns None when this CPU lacks the needed instructions (avx512f (+avx512bf16 for Bf16)).
+    /// (avx512bw is also required; every CPU with avx512bf16 or Zen 4/Skylake-X has it.)
     ///
     /// # Panics
     /// If `w` is too short for the given shape and strides.
@@ -115,6 +118,7 @@ impl PackedRhs {
         if !cpu_supports(precision) {
             return None;
         }
+        assert!(col_stride > 0 || k <= 1, "col_stride 0 with k > 1");
         if n > 0 && k > 0 {
             assert!(
                 (n - 1) * row_stride + (k - 1) * col_stride < w.len(),

@@ -73,12 +73,6 @@ pub(super) struct RhsView<'a> {
     pub(super) col_stride: usize,
 }
 
-impl RhsView<'_> {
-    fn at(&self, j: usize, p: usize) -> f32 {
-        self.w[j * self.row_stride + p * self.col_stride]
-    }
-}
-
 /// Number of NR-column panels needed for `n` columns.
 pub(super) fn panel_count(n: usize) -> usize {
     n.div_ceil(NR)
@@ -93,37 +87,52 @@ pub(super) fn panel_len(k: usize, precision: Precision) -> usize {
     }
 }
 
+/// Copies columns j0..j0+cols of W into the first k rows of an f32 panel [..][NR]
+/// (other columns and rows untouched).
+fn fill_panel(w: RhsView, j0: usize, cols: usize, k: usize, panel: &mut [f32]) {
+    if w.row_stride == 1 {
+        // Columns of W are contiguous (e.g. V used as Wᵀ): each panel row is one copy.
+        for (p, row) in panel.chunks_exact_mut(NR).take(k).enumerate() {
+            row[..cols].copy_from_slice(&w.w[p * w.col_stride + j0..][..cols]);
+        }
+    } else {
+        for c in 0..cols {
+            let src = w.w[(j0 + c) * w.row_stride..]
+                .iter()
+                .step_by(w.col_stride.max(1));
+            for (row, &v) in panel.chunks_exact_mut(NR).zip(src.take(k)) {
+                row[c] = v;
+            }
+        }
+    }
+}
+
 /// Packs W (n×k) into f32 panels; columns past `n` are zero.
 pub(super) fn pack_f32(w: RhsView, n: usize, k: usize) -> AlignedBuf<f32> {
     let len = panel_len(k, Precision::F32);
     let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
     for (q, panel) in buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate() {
-        let cols = (n - q * NR).min(NR);
-        for (p, row) in panel.chunks_exact_mut(NR).enumerate() {
-            for (c, dst) in row[..cols].iter_mut().enumerate() {
-                *dst = w.at(q * NR + c, p);
-            }
-        }
+        fill_panel(w, q * NR, (n - q * NR).min(NR), k, panel);
     }
     buf
 }
 
 /// Packs W (n×k) into bf16 pair-interleaved panels; columns past `n` and the odd-k pad are zero.
+///
+/// Requires avx512f, avx512bw and avx512bf16 (checked by the caller).
 pub(super) fn pack_bf16(w: RhsView, n: usize, k: usize) -> AlignedBuf<u16> {
     let len = panel_len(k, Precision::Bf16);
     let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
+    // One f32 panel with an even number of rows (the pad row stays zero).
+    let mut staging = AlignedBuf::<f32>::zeroed(len);
     for (q, panel) in buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate() {
         let cols = (n - q * NR).min(NR);
-        for (p2, row) in panel.chunks_exact_mut(2 * NR).enumerate() {
-            for c in 0..cols {
-                for half in 0..2 {
-                    let p = 2 * p2 + half;
-                    if p < k {
-                        row[2 * c + half] = f32_to_bf16(w.at(q * NR + c, p));
-                    }
-                }
-            }
+        if cols < NR {
+            staging.as_mut_slice().fill(0.0);
         }
+        fill_panel(w, q * NR, cols, k, staging.as_mut_slice());
+        // SAFETY: the caller checked the CPU features; both buffers hold `len` elements.
+        unsafe { super::bf16::round_panel(staging.as_slice(), panel) };
     }
     buf
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use crate::kernels::{self, PackedRhs, Precision};
+use crate::kernels::{self, activations, PackedRhs, Precision};
 
 /// A linear layer: packed for the CPU kernels, or candle's.
 #[derive(Debug, Clone)]
@@ -68,12 +68,29 @@ impl Dense {
     }
 }
 
+impl Dense {
+    /// `gelu_pytorch_tanh(x · Wᵀ + b)`; on the CPU kernels the GELU runs on the product's
+    /// own buffer, saving a pass over memory.
+    pub fn forward_gelu_tanh(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&Product {
+                weight,
+                bias,
+                epilogue: Some(activations::gelu_tanh),
+            }),
+            Self::Candle(linear) => super::ops::gelu_tanh(&linear.forward(x)?),
+        }
+    }
+}
+
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Packed { weight, bias } => {
-                x.contiguous()?.apply_op1_no_bwd(&Product { weight, bias })
-            }
+            Self::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&Product {
+                weight,
+                bias,
+                epilogue: None,
+            }),
             Self::Candle(linear) => linear.forward(x),
         }
     }
@@ -83,6 +100,8 @@ impl Module for Dense {
 struct Product<'a> {
     weight: &'a PackedRhs,
     bias: &'a [f32],
+    /// Applied in place to the output.
+    epilogue: Option<fn(&mut [f32])>,
 }
 
 impl CustomOp1 for Product<'_> {
@@ -105,6 +124,9 @@ impl CustomOp1 for Product<'_> {
         let mut out = vec![0f32; m * n];
         let threads = candle_core::utils::get_num_threads();
         kernels::matmul(x, m, self.weight, Some(self.bias), &mut out, n, threads);
+        if let Some(epilogue) = self.epilogue {
+            epilogue(&mut out);
+        }
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }

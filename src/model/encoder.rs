@@ -120,7 +120,10 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = activate(&self.fc1.forward(x)?, self.activation)?;
+        let x = match self.activation {
+            Activation::GeluTanh => self.fc1.forward_gelu_tanh(x)?,
+            other => activate(&self.fc1.forward(x)?, other)?,
+        };
         self.fc2.forward(&x)
     }
 }

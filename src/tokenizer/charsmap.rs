@@ -20,7 +20,7 @@ impl CharsMap {
         ensure!(blob.len() >= 4, "precompiled_charsmap is truncated");
         let trie_size = u32::from_le_bytes(blob[..4].try_into()?) as usize;
         ensure!(
-            trie_size % 4 == 0 && blob.len() >= 4 + trie_size && trie_size > 0,
+            trie_size.is_multiple_of(4) && blob.len() >= 4 + trie_size && trie_size > 0,
             "precompiled_charsmap has a bad trie size {trie_size}"
         );
         let units = blob[4..4 + trie_size]
