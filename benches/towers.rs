@@ -27,7 +27,9 @@ fn checkpoint() -> Checkpoint {
         .unwrap_or_else(|_| "f32".into())
         .parse()
         .unwrap();
-    Checkpoint::load(&model, None, &Device::Cpu, dtype).unwrap()
+    let checkpoint = Checkpoint::load(&model, None, &Device::Cpu, dtype).unwrap();
+    siglip_server::memory::keep_freed_memory();
+    checkpoint
 }
 
 /// Deterministic pixels in [-1, 1], `[batch, 3, H, W]`.

@@ -82,6 +82,7 @@ fn input(checkpoint: &Checkpoint, tower: &str, batch: usize) -> anyhow::Result<T
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let checkpoint = Checkpoint::load(&args.model, None, &Device::Cpu, args.dtype)?;
+    siglip_server::memory::keep_freed_memory();
     let x = input(&checkpoint, &args.tower, args.batch)?;
     let run = || -> anyhow::Result<()> {
         let out = match args.tower.as_str() {

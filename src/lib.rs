@@ -11,7 +11,7 @@
 //! - [`model`]: both SigLIP towers in candle (hot spots in [`kernels`]), with [`model::files`] finding a checkpoint's
 //!   files (local directory or Hugging Face hub) and [`checkpoint`] loading them together;
 //! - [`classify`]: logits to ranked sigmoid scores; [`metrics`]: Prometheus;
-//!   [`config`]: every knob, from file, environment and flags.
+//!   [`config`]: every knob, from file, environment and flags; [`memory`]: heap tuning.
 
 pub mod api;
 pub mod batcher;
@@ -24,6 +24,7 @@ pub mod image_decode;
 pub mod image_input;
 pub mod kernels;
 pub mod label_cache;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod preprocess;

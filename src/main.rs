@@ -118,6 +118,7 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
         &device,
         args.model.dtype,
     )?;
+    siglip_server::memory::keep_freed_memory();
     let images = args
         .images
         .iter()

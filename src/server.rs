@@ -299,6 +299,7 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 let checkpoint =
                     crate::checkpoint::Checkpoint::from_files(&files, name, &device, dtype)?;
                 warm_up(&checkpoint)?;
+                crate::memory::keep_freed_memory();
                 anyhow::Ok(checkpoint)
             })
             .await??;
