@@ -4,10 +4,12 @@
 //! ```text
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8080 \
 //!     --image tests/fixtures/images/retina_1mp.jpg --clients 2 --seconds 30 [--labels a,b,...]
-//!     [--images-per-request 1] [--multipart] [--pid SERVER_PID]
+//!     [--images-per-request 1] [--multipart] [--fresh-labels] [--pid SERVER_PID]
 //! ```
 //!
-//! Before timing, one request puts the labels in the server's label cache. Prints one JSON
+//! Before timing, one request puts the labels in the server's label cache; with
+//! `--fresh-labels` every request's labels are new (numbered), so the text tower runs for
+//! all of them (JSON bodies only). Prints one JSON
 //! line: requests/s, images/s, latency percentiles, non-200 count, and with `--pid` the
 //! server's peak RSS (`VmHWM`) after the run.
 
@@ -24,6 +26,7 @@ struct Args {
     seconds: f64,
     images_per_request: usize,
     multipart: bool,
+    fresh_labels: bool,
     pid: Option<u32>,
 }
 
@@ -39,12 +42,14 @@ fn parse_args() -> anyhow::Result<Args> {
         seconds: 20.0,
         images_per_request: 1,
         multipart: false,
+        fresh_labels: false,
         pid: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        if flag == "--multipart" {
-            args.multipart = true;
+        if flag == "--multipart" || flag == "--fresh-labels" {
+            args.multipart |= flag == "--multipart";
+            args.fresh_labels |= flag == "--fresh-labels";
             continue;
         }
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
@@ -83,6 +88,17 @@ impl Body {
         );
         let images = vec![data_url; args.images_per_request];
         Self::Json(serde_json::json!({ "images": images, "labels": args.labels }))
+    }
+
+    /// The same body with every label made unique by `tag`.
+    fn with_fresh_labels(&self, tag: &str) -> Self {
+        let mut body = self.clone();
+        if let Self::Json(json) = &mut body {
+            for label in json["labels"].as_array_mut().into_iter().flatten() {
+                *label = format!("{} {tag}", label.as_str().unwrap_or_default()).into();
+            }
+        }
+        body
     }
 
     async fn send(&self, client: &reqwest::Client, url: &str) -> anyhow::Result<u16> {
@@ -135,12 +151,18 @@ async fn main() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let start = Instant::now();
     let workers: Vec<_> = (0..args.clients)
-        .map(|_| {
+        .map(|worker| {
             let (client, body, url) = (client.clone(), body.clone(), url.clone());
+            let fresh = args.fresh_labels;
             tokio::spawn(async move {
                 let (mut latencies, mut failures) = (Vec::new(), 0usize);
                 while Instant::now() < deadline {
                     let sent = Instant::now();
+                    let body = if fresh {
+                        body.with_fresh_labels(&format!("#{worker}.{}", latencies.len() + failures))
+                    } else {
+                        body.clone()
+                    };
                     match body.send(&client, &url).await {
                         Ok(200) => latencies.push(sent.elapsed().as_secs_f64()),
                         _ => failures += 1,
@@ -163,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
         "clients": args.clients,
         "images_per_request": args.images_per_request,
         "labels": args.labels.len(),
+        "labels_cached": !args.fresh_labels,
         "body": if args.multipart { "multipart" } else { "json-base64" },
         "seconds": (elapsed * 100.0).round() / 100.0,
         "ok": latencies.len(),
