@@ -1,7 +1,7 @@
 //! Multi-head scaled dot-product attention without a mask, on row-major f32 slices.
 //!
 //! One task per (sequence, head): `S = (Q·scale)·Kᵀ`, a row softmax, `O = S·V`, each
-//! product through [`super::matmul`] on one thread, the tasks spread over rayon's threads.
+//! product through [`super::matmul`] on one thread, the tasks handed out by rayon.
 //! Queries, keys and values are read in place from the projection outputs (a fused
 //! q;k;v matrix is three column ranges of one buffer), so nothing is transposed.
 
@@ -56,35 +56,25 @@ pub fn attend(
     let AttentionShape { batch, heads, dim } = shape;
     let width = heads * dim;
     let tasks = batch * heads;
-    let threads = threads.clamp(1, tasks.max(1));
-    let per_thread = tasks.div_ceil(threads);
-    // Each worker runs whole heads one after another, into one buffer of its own.
-    let worker = |t: usize| -> Option<Vec<f32>> {
-        let range = t * per_thread..((t + 1) * per_thread).min(tasks);
-        let mut head_out = vec![0f32; range.len() * q.rows * dim];
-        for (task, one) in range.zip(head_out.chunks_exact_mut(q.rows * dim)) {
-            let (seq, head) = (task / heads, task % heads);
-            if !attend_one(seq, head, dim, q, k, v, precision, one) {
-                return None;
-            }
-        }
-        Some(head_out)
+    // One task per (sequence, head), handed out by rayon as threads come free.
+    let one = |task: usize| -> Option<Vec<f32>> {
+        let mut head_out = vec![0f32; q.rows * dim];
+        let (seq, head) = (task / heads, task % heads);
+        attend_one(seq, head, dim, q, k, v, precision, &mut head_out).then_some(head_out)
     };
-    let results: Vec<Option<Vec<f32>>> = if threads == 1 {
-        vec![worker(0)]
+    let results: Vec<Option<Vec<f32>>> = if threads <= 1 {
+        (0..tasks).map(one).collect()
     } else {
-        (0..threads).into_par_iter().map(worker).collect()
+        (0..tasks).into_par_iter().map(one).collect()
     };
-    let mut task = 0;
-    for chunk in results {
-        let Some(chunk) = chunk else { return false };
-        for one in chunk.chunks_exact(q.rows * dim) {
-            let (seq, head) = (task / heads, task % heads);
-            for (row, values) in one.chunks_exact(dim).enumerate() {
-                let at = (seq * q.rows + row) * width + head * dim;
-                out[at..at + dim].copy_from_slice(values);
-            }
-            task += 1;
+    for (task, head_out) in results.into_iter().enumerate() {
+        let Some(head_out) = head_out else {
+            return false;
+        };
+        let (seq, head) = (task / heads, task % heads);
+        for (row, values) in head_out.chunks_exact(dim).enumerate() {
+            let at = (seq * q.rows + row) * width + head * dim;
+            out[at..at + dim].copy_from_slice(values);
         }
     }
     true
