@@ -10,8 +10,8 @@ pub mod files;
 mod ops;
 mod text;
 mod vision;
+mod weights;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -36,7 +36,7 @@ pub struct SiglipModel {
 }
 
 impl SiglipModel {
-    /// Loads f32 weights from one or more safetensors files (shards are merged); the
+    /// Loads weights from one or more safetensors files (shards are merged), as f32; the
     /// matrix products multiply in `precision`.
     pub fn load(
         config: SiglipConfig,
@@ -44,13 +44,8 @@ impl SiglipModel {
         device: &Device,
         precision: Precision,
     ) -> anyhow::Result<Self> {
-        let mut tensors = HashMap::new();
-        for path in weights {
-            let shard = candle_core::safetensors::load(path, &Device::Cpu)
-                .with_context(|| format!("reading weights {}", path.display()))?;
-            tensors.extend(shard);
-        }
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let files = weights::SafetensorsFiles::open(weights)?;
+        let vb = VarBuilder::from_backend(Box::new(files), DType::F32, device.clone());
         Self::new(config, precision, vb).context("the weights do not match config.json")
     }
 
