@@ -23,10 +23,8 @@ fn checkpoint() -> Checkpoint {
         )
         .into()
     });
-    let dtype: Precision = std::env::var("SIGLIP_DTYPE")
-        .unwrap_or_else(|_| "f32".into())
-        .parse()
-        .unwrap();
+    let dtype = std::env::var("SIGLIP_DTYPE").unwrap_or_else(|_| "f32".into());
+    let dtype = <Precision as clap::ValueEnum>::from_str(&dtype, true).unwrap();
     let checkpoint = Checkpoint::load(&model, None, &Device::Cpu, dtype).unwrap();
     siglip_server::memory::keep_freed_memory();
     checkpoint

@@ -33,10 +33,7 @@ fn parse_args() -> anyhow::Result<Args> {
         batch: 1,
         rounds: 5,
         warmup: 1,
-        dtype: std::env::var("SIGLIP_DTYPE")
-            .unwrap_or_else(|_| "f32".into())
-            .parse()
-            .map_err(anyhow::Error::msg)?,
+        dtype: parse_dtype(&std::env::var("SIGLIP_DTYPE").unwrap_or_else(|_| "f32".into()))?,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,12 +44,17 @@ fn parse_args() -> anyhow::Result<Args> {
             "--batch" => args.batch = value.parse()?,
             "--rounds" => args.rounds = value.parse()?,
             "--warmup" => args.warmup = value.parse()?,
-            "--dtype" => args.dtype = value.parse().map_err(anyhow::Error::msg)?,
+            "--dtype" => args.dtype = parse_dtype(&value)?,
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
     anyhow::ensure!(!args.model.is_empty(), "--model DIR is required");
     Ok(args)
+}
+
+/// `f32` or `bf16`, as the server's `--dtype` reads it.
+fn parse_dtype(value: &str) -> anyhow::Result<Precision> {
+    <Precision as clap::ValueEnum>::from_str(value, true).map_err(anyhow::Error::msg)
 }
 
 /// A deterministic input batch for the chosen tower.

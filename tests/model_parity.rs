@@ -5,16 +5,10 @@ mod common;
 
 use candle_core::{Device, Tensor};
 use siglip_server::kernels::cpu_supports;
-use siglip_server::model::{files::resolve, Precision, SiglipConfig, SiglipModel};
+use siglip_server::model::{Precision, SiglipConfig, SiglipModel};
 
 fn load(model: &str, precision: Precision) -> SiglipModel {
-    let files = resolve(
-        common::fixture(&format!("models/{model}"))
-            .to_str()
-            .unwrap(),
-        None,
-    )
-    .unwrap();
+    let files = common::model_files(model);
     let config = SiglipConfig::from_json(&std::fs::read_to_string(&files.config).unwrap()).unwrap();
     SiglipModel::load(config, &files.weights, &Device::Cpu, precision).unwrap()
 }

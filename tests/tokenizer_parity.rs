@@ -3,17 +3,11 @@
 
 mod common;
 
-use siglip_server::model::files::{resolve, TokenizerFile};
+use siglip_server::model::files::TokenizerFile;
 use siglip_server::tokenizer::SiglipTokenizer;
 
 fn check(model: &str, expect_json: bool) {
-    let files = resolve(
-        common::fixture(&format!("models/{model}"))
-            .to_str()
-            .unwrap(),
-        None,
-    )
-    .unwrap();
+    let files = common::model_files(model);
     assert_eq!(
         matches!(files.tokenizer, TokenizerFile::Json(_)),
         expect_json

@@ -64,18 +64,6 @@ impl std::fmt::Display for Precision {
     }
 }
 
-impl std::str::FromStr for Precision {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" | "float32" => Ok(Self::F32),
-            "bf16" | "bfloat16" => Ok(Self::Bf16),
-            other => Err(format!("unknown dtype {other:?}: expected f32 or bf16")),
-        }
-    }
-}
-
 impl std::fmt::Debug for PackedRhs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PackedRhs")

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
+use super::config::Activation;
+use super::encoder::activate;
 use crate::kernels::{self, activations, PackedRhs, Precision};
 
 /// A linear layer: packed for the CPU kernels, or candle's.
@@ -69,16 +71,18 @@ impl Dense {
 }
 
 impl Dense {
-    /// `gelu_pytorch_tanh(x · Wᵀ + b)`; on the CPU kernels the GELU runs on the product's
-    /// own buffer, saving a pass over memory.
-    pub fn forward_gelu_tanh(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&Product {
-                weight,
-                bias,
-                epilogue: Some(activations::gelu_tanh),
-            }),
-            Self::Candle(linear) => super::ops::gelu_tanh(&linear.forward(x)?),
+    /// `activation(x · Wᵀ + b)`. On the CPU kernels the tanh GELU runs on the product's own
+    /// buffer, saving a pass over memory.
+    pub fn forward_activated(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        match (self, activation) {
+            (Self::Packed { weight, bias }, Activation::GeluTanh) => {
+                x.contiguous()?.apply_op1_no_bwd(&Product {
+                    weight,
+                    bias,
+                    epilogue: Some(activations::gelu_tanh),
+                })
+            }
+            _ => activate(&self.forward(x)?, activation),
         }
     }
 }

@@ -120,10 +120,7 @@ impl Mlp {
 
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = match self.activation {
-            Activation::GeluTanh => self.fc1.forward_gelu_tanh(x)?,
-            other => activate(&self.fc1.forward(x)?, other)?,
-        };
+        let x = self.fc1.forward_activated(x, self.activation)?;
         self.fc2.forward(&x)
     }
 }

@@ -61,7 +61,8 @@ impl SiglipModel {
             }
             if !crate::kernels::cpu_supports(Precision::Bf16) {
                 candle_core::bail!(
-                    "dtype bf16 needs a CPU with AVX512-BF16, which this one lacks; use f32"
+                    "dtype bf16 needs the CPU kernels with AVX512-BF16 (this CPU lacks it, or \
+                     SIGLIP_CPU_KERNELS=off); use f32"
                 );
             }
         }

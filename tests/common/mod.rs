@@ -10,6 +10,12 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// The resolved files of fixture model `name` (under tests/fixtures/models).
+pub fn model_files(name: &str) -> siglip_server::model::files::ModelFiles {
+    let dir = fixture(&format!("models/{name}"));
+    siglip_server::model::files::resolve(dir.to_str().unwrap(), None).unwrap()
+}
+
 /// A JSON reference file under `tests/fixtures/reference/`.
 pub fn reference_json(name: &str) -> serde_json::Value {
     let text = std::fs::read_to_string(fixture(&format!("reference/{name}"))).unwrap();
