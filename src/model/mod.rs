@@ -44,6 +44,17 @@ impl SiglipModel {
         device: &Device,
         precision: Precision,
     ) -> anyhow::Result<Self> {
+        if precision == Precision::Bf16 {
+            anyhow::ensure!(
+                device.is_cpu(),
+                "dtype bf16 is implemented for the CPU only; use f32 on CUDA"
+            );
+            anyhow::ensure!(
+                crate::kernels::cpu_supports(Precision::Bf16),
+                "dtype bf16 needs the CPU kernels with AVX512-BF16 (this CPU lacks it, or \
+                 SIGLIP_CPU_KERNELS=off); use f32"
+            );
+        }
         let files = weights::SafetensorsFiles::open(weights)?;
         let vb = VarBuilder::from_backend(Box::new(files), DType::F32, device.clone());
         Self::new(config, precision, vb).context("the weights do not match config.json")
@@ -55,17 +66,6 @@ impl SiglipModel {
         precision: Precision,
         vb: VarBuilder,
     ) -> candle_core::Result<Self> {
-        if precision == Precision::Bf16 {
-            if !vb.device().is_cpu() {
-                candle_core::bail!("dtype bf16 is implemented for the CPU only; use f32 on CUDA");
-            }
-            if !crate::kernels::cpu_supports(Precision::Bf16) {
-                candle_core::bail!(
-                    "dtype bf16 needs the CPU kernels with AVX512-BF16 (this CPU lacks it, or \
-                     SIGLIP_CPU_KERNELS=off); use f32"
-                );
-            }
-        }
         let vision = VisionTower::new(&config.vision_config, precision, vb.pp("vision_model"))?;
         let text = TextTower::new(&config.text_config, precision, vb.pp("text_model"))?;
         let scalar = |name: &str| -> candle_core::Result<f32> {
