@@ -1,8 +1,8 @@
-//! Correctness of `kernels::matmul` against a naive f64 reference over edge-case shapes,
-//! strides, bias, padded output rows and thread counts, in f32 and bf16.
+//! Correctness of `kernels::matmul` and `matmul_to_vec` against a naive f64 reference over
+//! edge-case shapes, strides, bias, padded output rows and thread counts, in f32 and bf16.
 
 use siglip_server::kernels::{
-    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, PackedRhs, Precision,
+    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_to_vec, PackedRhs, Precision,
 };
 
 /// Deterministic values in [-1, 1).
@@ -111,6 +111,15 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
         row[n..].fill(7.0);
     }
     matmul(&x, m, &rhs, b.as_deref(), &mut out, ldc, threads);
+    if out_pad == 0 {
+        let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), threads);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&fresh),
+            bits(&out),
+            "matmul_to_vec differs from matmul"
+        );
+    }
 
     let exact = reference(&x, &dense, b.as_deref(), m, k, n);
     let rounded = match precision {
@@ -246,6 +255,7 @@ fn k_zero_gives_bias() {
     let mut out = vec![9.0; 6];
     matmul(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    assert_eq!(matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), 2), out);
 }
 
 #[test]

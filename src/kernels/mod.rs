@@ -11,8 +11,9 @@
 //!   L2 across k blocks), column blocks of nc = 512, k blocks of kc (256 f32 / 512 bf16: the
 //!   kc×nc W block, 512 KiB, stays in L2), 14-row strips (the strip's kc slice, 14 KiB, stays
 //!   in L1 while it sweeps the block's 16 panels).
-//!   Each strip's kc slice is first copied (f32) or rounded (bf16) into a contiguous stack
-//!   buffer, once per W block, so its rows do not collide in L1 sets (k = 3072 is 12 KiB).
+//!   Each row block of x is first copied (f32) or rounded (bf16) once into a per-thread
+//!   buffer whose row stride is padded by a cache line, so a strip's rows do not collide in
+//!   L1 sets (k = 3072 f32 is 12 KiB).
 //! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels.
 //!
 //! Without avx512f and avx512bw (+avx512bf16 for bf16) [`PackedRhs::pack`] returns `None` and the caller
@@ -26,6 +27,7 @@ mod f32;
 mod pack;
 mod tile;
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 pub use pack::{bf16_to_f32, f32_to_bf16};
@@ -180,8 +182,8 @@ pub fn matmul(
     out_stride: usize,
     threads: usize,
 ) {
-    let (n, k) = (rhs.n, rhs.k);
-    assert!(x.len() >= m * k, "x too short for {m}×{k}");
+    let n = rhs.n;
+    check_operands(x, m, rhs, bias);
     assert!(out_stride >= n, "out_stride {out_stride} < n {n}");
     if m == 0 || n == 0 {
         return;
@@ -190,13 +192,64 @@ pub fn matmul(
         out.len() >= (m - 1) * out_stride + n,
         "out too short for {m}×{n}"
     );
-    if let Some(b) = bias {
-        assert!(b.len() >= n, "bias shorter than n");
+    // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above).
+    unsafe { matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), out_stride, threads) }
+}
+
+/// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
+/// (zeroing the outputs cost about 4% of the bf16 image tower).
+///
+/// # Panics
+/// If `x` or `bias` is too short for the shapes.
+pub fn matmul_to_vec(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    threads: usize,
+) -> Vec<f32> {
+    check_operands(x, m, rhs, bias);
+    let len = m * rhs.n;
+    let mut out = Vec::with_capacity(len);
+    if len > 0 {
+        // SAFETY: the vector's capacity holds the m×n region at row stride n, and
+        // `matmul_raw` writes every element of it before `set_len` exposes them.
+        unsafe {
+            matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), rhs.n, threads);
+            out.set_len(len);
+        }
     }
+    out
+}
+
+/// The shape checks shared by [`matmul`] and [`matmul_to_vec`].
+fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
+    assert!(x.len() >= m * rhs.k, "x too short for {m}×{}", rhs.k);
+    if let Some(b) = bias {
+        assert!(b.len() >= rhs.n, "bias shorter than n");
+    }
+}
+
+/// Writes every element of the m×n output at `out` (row stride `ldc`), reading none of it.
+///
+/// # Safety
+/// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n, and
+/// `x` and `bias` passed [`check_operands`].
+unsafe fn matmul_raw(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    out: *mut f32,
+    ldc: usize,
+    threads: usize,
+) {
+    let (n, k) = (rhs.n, rhs.k);
     if k == 0 {
-        for row in out.chunks_mut(out_stride).take(m) {
-            for (j, o) in row[..n].iter_mut().enumerate() {
-                *o = bias.map_or(0.0, |b| b[j]);
+        for i in 0..m {
+            for j in 0..n {
+                // SAFETY: (i, j) lies in the output region (this function's contract).
+                unsafe { out.add(i * ldc + j).write(bias.map_or(0.0, |b| b[j])) };
             }
         }
         return;
@@ -206,8 +259,8 @@ pub fn matmul(
         m,
         rhs,
         bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        out: OutPtr(out.as_mut_ptr()),
-        ldc: out_stride,
+        out: OutPtr(out),
+        ldc,
     };
     let parts = split_work(m, pack::panel_count(n), threads.max(1));
     match parts.as_slice() {
@@ -289,32 +342,28 @@ impl Job<'_> {
         }
     }
 
-    /// Visits the strips of `rows` × `panels` in cache-blocking order: row blocks of MC_STRIPS
-    /// strips (their output block stays in L2 across k blocks), then column blocks of NC_PANELS
-    /// panels, then k blocks of `kc_max`, then strips of MR rows.
+    /// Visits the strips of one row block × `panels` in cache-blocking order: column blocks
+    /// of NC_PANELS panels (the row block's output stays in L2 across k blocks), then k
+    /// blocks of `kc_max`, then strips of MR rows.
     fn for_each_strip(
         &self,
-        rows: Range<usize>,
+        block: Range<usize>,
         panels: Range<usize>,
         kc_max: usize,
         mut visit: impl FnMut(Strip),
     ) {
         let k = self.rhs.k;
-        for row_block in rows.clone().step_by(MR * MC_STRIPS) {
-            let row_block_end = (row_block + MR * MC_STRIPS).min(rows.end);
-            for col_block in panels.clone().step_by(NC_PANELS) {
-                let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
-                for pc in (0..k).step_by(kc_max) {
-                    for i0 in (row_block..row_block_end).step_by(MR) {
-                        let rows = (row_block_end - i0).min(MR);
-                        visit(Strip {
-                            i0,
-                            rows,
-                            pc,
-                            kc: (k - pc).min(kc_max),
-                            panels: col_block.clone(),
-                        });
-                    }
+        for col_block in panels.clone().step_by(NC_PANELS) {
+            let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
+            for pc in (0..k).step_by(kc_max) {
+                for i0 in block.clone().step_by(MR) {
+                    visit(Strip {
+                        i0,
+                        rows: (block.end - i0).min(MR),
+                        pc,
+                        kc: (k - pc).min(kc_max),
+                        panels: col_block.clone(),
+                    });
                 }
             }
         }
@@ -323,21 +372,28 @@ impl Job<'_> {
     fn run_f32(&self, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::F32);
-        let mut strip_buf = StripF32([0.0; MR * KC_F32]);
-        self.for_each_strip(rows, panels, KC_F32, |s| {
-            for (r, dst) in strip_buf.0.chunks_exact_mut(s.kc).take(s.rows).enumerate() {
-                dst.copy_from_slice(&self.x[(s.i0 + r) * k + s.pc..][..s.kc]);
-            }
-            let lhs = f32::LhsRows {
-                a: strip_buf.0.as_ptr(),
-                lda: s.kc,
-            };
-            let kernel = f32::KERNELS[s.rows - 1];
-            for q in s.panels {
-                let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                // SAFETY: the CPU has avx512f (checked when packing); the panel has kc rows of
-                // NR from pc; the strip buffer holds `rows` rows of kc; the out tile is in bounds.
-                unsafe { kernel(&lhs, panel, s.kc, &self.out_tile(s.i0, q, s.pc)) };
+        let ld = padded_stride(k, 16);
+        with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
+            for block in row_blocks(rows) {
+                for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
+                    dst[..k].copy_from_slice(&self.x[i * k..][..k]);
+                }
+                let a = buf.as_ptr();
+                self.for_each_strip(block.clone(), panels.clone(), KC_F32, |s| {
+                    let lhs = f32::LhsRows {
+                        // SAFETY: the strip's rows lie in the block, pc < k <= ld.
+                        a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
+                        lda: ld,
+                    };
+                    let kernel = f32::KERNELS[s.rows - 1];
+                    for q in s.panels {
+                        let panel = w[q * panel_len + s.pc * NR..].as_ptr();
+                        // SAFETY: the CPU has avx512f (checked when packing); the panel has kc
+                        // rows of NR from pc; lhs holds `rows` rows of kc; the out tile is in
+                        // bounds.
+                        unsafe { kernel(&lhs, panel, s.kc, &self.out_tile(s.i0, q, s.pc)) };
+                    }
+                });
             }
         });
     }
@@ -345,35 +401,85 @@ impl Job<'_> {
     fn run_bf16(&self, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::Bf16);
-        let mut strip_buf = StripBf16([0; MR * KC_BF16]);
-        self.for_each_strip(rows, panels, KC_BF16, |s| {
-            let pairs = s.kc.div_ceil(2);
-            let src = &self.x[s.i0 * k + s.pc..(s.i0 + s.rows - 1) * k + s.pc + s.kc];
-            // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds `rows`
-            // rows of kc (stride k); the strip buffer MR rows of 2·pairs <= KC_BF16.
-            unsafe {
-                bf16::round_rows(
-                    src.as_ptr(),
-                    k,
-                    s.rows,
-                    s.kc,
-                    strip_buf.0.as_mut_ptr(),
-                    2 * pairs,
-                )
-            };
-            let lhs = bf16::LhsRows {
-                a: strip_buf.0.as_ptr(),
-                lda: 2 * pairs,
-            };
-            let kernel = bf16::KERNELS[s.rows - 1];
-            for q in s.panels {
-                let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                // SAFETY: the panel has `pairs` rows of 2·NR from pc; lhs and the out tile are
-                // in bounds (above).
-                unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
+        let ld = padded_stride(k, 32);
+        with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
+            for block in row_blocks(rows) {
+                // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); x holds the
+                // block's rows of k; `buf` holds as many rows of ld >= k rounded up to even.
+                unsafe {
+                    bf16::round_rows(
+                        self.x[block.start * k..].as_ptr(),
+                        k,
+                        block.len(),
+                        k,
+                        buf.as_mut_ptr(),
+                        ld,
+                    )
+                };
+                let a = buf.as_ptr();
+                self.for_each_strip(block.clone(), panels.clone(), KC_BF16, |s| {
+                    let pairs = s.kc.div_ceil(2);
+                    let lhs = bf16::LhsRows {
+                        // SAFETY: the strip's rows lie in the block, pc < k <= ld.
+                        a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
+                        lda: ld,
+                    };
+                    let kernel = bf16::KERNELS[s.rows - 1];
+                    for q in s.panels {
+                        let panel = w[q * panel_len + s.pc * NR..].as_ptr();
+                        // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even);
+                        // lhs rows hold 2·pairs values from pc; the out tile is in bounds.
+                        unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
+                    }
+                });
             }
         });
     }
+}
+
+/// Rows per row block: MC_STRIPS strips, whose 112×512 output block stays in L2 across k blocks.
+const ROW_BLOCK: usize = MR * MC_STRIPS;
+
+/// `rows` cut into row blocks of [`ROW_BLOCK`] rows (the last may be shorter).
+fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
+    let end = rows.end;
+    rows.step_by(ROW_BLOCK)
+        .map(move |start| start..(start + ROW_BLOCK).min(end))
+}
+
+/// A row stride of at least `k` (rounded up to `lanes`, a cache line of elements) plus one
+/// cache line, so the 14 rows of a strip fall into different L1 sets even when k·size is a
+/// multiple of 4 KiB (k = 3072 in f32).
+fn padded_stride(k: usize, lanes: usize) -> usize {
+    k.next_multiple_of(lanes) + lanes
+}
+
+thread_local! {
+    /// Each thread's copy of its current row block of x, reused across products.
+    static ROW_BLOCK_F32: RefCell<AlignedBuf<f32>> = RefCell::new(AlignedBuf::zeroed(0));
+    /// Each thread's current row block of x rounded to bf16.
+    static ROW_BLOCK_BF16: RefCell<AlignedBuf<u16>> = RefCell::new(AlignedBuf::zeroed(0));
+}
+
+/// Runs `f` on this thread's row-block buffer, grown to at least `len` elements.
+///
+/// x is copied (f32) or rounded (bf16) once per row block into it, instead of once per
+/// column block: the bf16 rounding of the image tower's fc1 input was done 6 times over.
+fn with_row_block<T: pack::Plain>(
+    key: &'static std::thread::LocalKey<RefCell<AlignedBuf<T>>>,
+    len: usize,
+    f: impl FnOnce(&mut [T]),
+) {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.as_slice().len() < len {
+                *buf = AlignedBuf::zeroed(len);
+            }
+            f(&mut buf.as_mut_slice()[..len]);
+        }
+        // Not expected (a product does not run another on its own thread), but safe.
+        Err(_) => f(AlignedBuf::zeroed(len).as_mut_slice()),
+    });
 }
 
 /// One microkernel strip: output rows i0..i0+rows over `panels`, k block pc..pc+kc.
@@ -384,12 +490,3 @@ struct Strip {
     kc: usize,
     panels: Range<usize>,
 }
-
-/// One MR-row strip of x copied contiguously (kc per row), so that its rows do not alias in
-/// L1 sets as rows of a 4 KiB-multiple stride would.
-#[repr(C, align(64))]
-struct StripF32([f32; MR * KC_F32]);
-
-/// One MR-row strip of x rounded to bf16, kc values per row.
-#[repr(C, align(64))]
-struct StripBf16([u16; MR * KC_BF16]);

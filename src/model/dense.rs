@@ -125,9 +125,8 @@ impl CustomOp1 for Product<'_> {
             _ => candle_core::bail!("dense: input {:?} does not end in {k}", layout.dims()),
         }
         let m = x.len() / k;
-        let mut out = vec![0f32; m * n];
         let threads = candle_core::utils::get_num_threads();
-        kernels::matmul(x, m, self.weight, Some(self.bias), &mut out, n, threads);
+        let mut out = kernels::matmul_to_vec(x, m, self.weight, Some(self.bias), threads);
         if let Some(epilogue) = self.epilogue {
             epilogue(&mut out);
         }
