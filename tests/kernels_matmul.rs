@@ -1,8 +1,9 @@
-//! Correctness of `kernels::matmul` and `matmul_to_vec` against a naive f64 reference over
-//! edge-case shapes, strides, bias, padded output rows and thread counts, in f32 and bf16.
+//! Correctness of `kernels::matmul`, `matmul_add` and `matmul_to_vec` against a naive f64
+//! reference over edge-case shapes, strides, bias, padded output rows and thread counts, in
+//! f32 and bf16.
 
 use siglip_server::kernels::{
-    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_to_vec, PackedRhs, Precision,
+    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_add, matmul_to_vec, PackedRhs, Precision,
 };
 
 /// Deterministic values in [-1, 1).
@@ -121,6 +122,11 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
         );
     }
 
+    // The same product added onto a residual; the padding keeps the residual's values.
+    let residual = rng.vec(m * ldc);
+    let mut added = residual.clone();
+    matmul_add(&x, m, &rhs, b.as_deref(), &mut added, ldc, threads);
+
     let exact = reference(&x, &dense, b.as_deref(), m, k, n);
     let rounded = match precision {
         Precision::F32 => None,
@@ -139,12 +145,26 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
             out[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == 7.0),
             "padding overwritten, row {i}"
         );
+        assert_eq!(
+            added[i * ldc + n..(i + 1) * ldc],
+            residual[i * ldc + n..(i + 1) * ldc],
+            "matmul_add overwrote padding, row {i}"
+        );
         for j in 0..n {
             let got = out[i * ldc + j] as f64;
             let (want, scale) = exact[i * n + j];
             let ctx = || {
                 format!("{precision:?} m={m} k={k} n={n} {layout:?} bias={bias} pad={out_pad} t={threads} at ({i},{j})")
             };
+            let (sum, want_sum) = (
+                added[i * ldc + j] as f64,
+                out[i * ldc + j] + residual[i * ldc + j],
+            );
+            assert!(
+                (sum - want_sum as f64).abs() <= 2.0 * tight * scale + 1e-6,
+                "{} matmul_add: got {sum}, want {want_sum}",
+                ctx()
+            );
             match &rounded {
                 None => assert!(
                     (got - want).abs() <= tight * scale,
@@ -256,6 +276,8 @@ fn k_zero_gives_bias() {
     matmul(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
     assert_eq!(matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), 2), out);
+    matmul_add(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
+    assert_eq!(out, [2.0, 4.0, 6.0, 2.0, 4.0, 6.0]);
 }
 
 #[test]

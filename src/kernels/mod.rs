@@ -193,7 +193,47 @@ pub fn matmul(
         "out too short for {m}×{n}"
     );
     // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above).
-    unsafe { matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), out_stride, threads) }
+    unsafe {
+        matmul_raw(
+            x,
+            m,
+            rhs,
+            bias,
+            out.as_mut_ptr(),
+            out_stride,
+            threads,
+            false,
+        )
+    }
+}
+
+/// out[i, j] += sum_p x[i, p] * W[j, p] (+ bias[j]): [`matmul`] added onto what `out` holds
+/// (a residual connection, with no separate pass over memory).
+///
+/// # Panics
+/// As [`matmul`].
+pub fn matmul_add(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+) {
+    let n = rhs.n;
+    check_operands(x, m, rhs, bias);
+    assert!(out_stride >= n, "out_stride {out_stride} < n {n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        out.len() >= (m - 1) * out_stride + n,
+        "out too short for {m}×{n}"
+    );
+    // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above), all of
+    // it initialised.
+    unsafe { matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), out_stride, threads, true) }
 }
 
 /// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
@@ -215,7 +255,7 @@ pub fn matmul_to_vec(
         // SAFETY: the vector's capacity holds the m×n region at row stride n, and
         // `matmul_raw` writes every element of it before `set_len` exposes them.
         unsafe {
-            matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), rhs.n, threads);
+            matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), rhs.n, threads, false);
             out.set_len(len);
         }
     }
@@ -230,11 +270,13 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
     }
 }
 
-/// Writes every element of the m×n output at `out` (row stride `ldc`), reading none of it.
+/// Writes every element of the m×n output at `out` (row stride `ldc`); reads it only when
+/// `add_to_out`.
 ///
 /// # Safety
-/// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n, and
-/// `x` and `bias` passed [`check_operands`].
+/// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
+/// when `add_to_out`), and `x` and `bias` passed [`check_operands`].
+#[allow(clippy::too_many_arguments)]
 unsafe fn matmul_raw(
     x: &[f32],
     m: usize,
@@ -243,13 +285,22 @@ unsafe fn matmul_raw(
     out: *mut f32,
     ldc: usize,
     threads: usize,
+    add_to_out: bool,
 ) {
     let (n, k) = (rhs.n, rhs.k);
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
+                let at = i * ldc + j;
+                let bias = bias.map_or(0.0, |b| b[j]);
                 // SAFETY: (i, j) lies in the output region (this function's contract).
-                unsafe { out.add(i * ldc + j).write(bias.map_or(0.0, |b| b[j])) };
+                unsafe {
+                    out.add(at).write(if add_to_out {
+                        *out.add(at) + bias
+                    } else {
+                        bias
+                    })
+                };
             }
         }
         return;
@@ -261,6 +312,7 @@ unsafe fn matmul_raw(
         bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
         out: OutPtr(out),
         ldc,
+        add_to_out,
     };
     let parts = split_work(m, pack::panel_count(n), threads.max(1));
     match parts.as_slice() {
@@ -310,6 +362,8 @@ struct Job<'a> {
     bias: *const f32,
     out: OutPtr,
     ldc: usize,
+    /// The first k block adds onto the output instead of overwriting it.
+    add_to_out: bool,
 }
 // SAFETY: `bias` is only read; `out` writes are disjoint per thread (see `OutPtr`).
 unsafe impl Sync for Job<'_> {}
@@ -324,12 +378,12 @@ impl Job<'_> {
             ldc: self.ldc,
             cols: (self.rhs.n - j0).min(NR),
             // SAFETY: j0 < n <= bias.len() when not null.
-            bias: if self.bias.is_null() {
-                self.bias
+            bias: if self.bias.is_null() || pc > 0 {
+                std::ptr::null()
             } else {
                 unsafe { self.bias.add(j0) }
             },
-            accumulate: pc > 0,
+            accumulate: pc > 0 || self.add_to_out,
         }
     }
 

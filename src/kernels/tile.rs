@@ -13,9 +13,10 @@ pub(super) struct OutTile {
     pub(super) ldc: usize,
     /// Valid columns in this tile, 1..=NR.
     pub(super) cols: usize,
-    /// `bias[j0..]` for the tile's first column, or null; only used when `accumulate` is false.
+    /// `bias[j0..]` for the tile's first column, added once (with the first k block), or null.
     pub(super) bias: *const f32,
-    /// Add to what the output already holds (every k block after the first).
+    /// Add to what the output already holds (every k block after the first, and the first
+    /// one too when the product adds onto its output).
     pub(super) accumulate: bool,
 }
 
@@ -61,7 +62,7 @@ pub(super) unsafe fn store<const ROWS: usize>(acc: &[[__m512; 2]; ROWS], out: &O
     debug_assert!(out.cols >= 1 && out.cols <= NR);
     let masks = column_masks(out.cols);
     let full = out.cols == NR;
-    let bias = if out.accumulate || out.bias.is_null() {
+    let bias = if out.bias.is_null() {
         [_mm512_setzero_ps(); 2]
     } else {
         // SAFETY: `bias` holds `cols` readable values; masked lanes are not touched.
@@ -77,14 +78,15 @@ pub(super) unsafe fn store<const ROWS: usize>(acc: &[[__m512; 2]; ROWS], out: &O
             // SAFETY: row r < ROWS and columns 16h.. under the mask lie inside the tile.
             unsafe {
                 let dst = out.c.add(r * out.ldc + 16 * h);
-                let base = if !out.accumulate {
-                    bias[h]
-                } else if full {
-                    _mm512_loadu_ps(dst)
-                } else {
-                    _mm512_maskz_loadu_ps(masks[h], dst)
-                };
-                let sum = _mm512_add_ps(v, base);
+                let mut sum = _mm512_add_ps(v, bias[h]);
+                if out.accumulate {
+                    let held = if full {
+                        _mm512_loadu_ps(dst)
+                    } else {
+                        _mm512_maskz_loadu_ps(masks[h], dst)
+                    };
+                    sum = _mm512_add_ps(sum, held);
+                }
                 if full {
                     _mm512_storeu_ps(dst, sum);
                 } else {

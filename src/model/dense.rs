@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
 use super::config::Activation;
@@ -85,6 +85,17 @@ impl Dense {
             _ => activate(&self.forward(x)?, activation),
         }
     }
+
+    /// `residual + (x · Wᵀ + b)`: a residual connection. On the CPU kernels the product adds
+    /// onto a copy of `residual`, with no separate pass over memory.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Packed { weight, bias } => x
+                .contiguous()?
+                .apply_op2_no_bwd(&residual.contiguous()?, &ProductAdd { weight, bias }),
+            Self::Candle(linear) => residual + linear.forward(x)?,
+        }
+    }
 }
 
 impl Module for Dense {
@@ -114,17 +125,8 @@ impl CustomOp1 for Product<'_> {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or(candle_core::Error::RequiresContiguous { op: "dense" })?;
-        let x = &storage.as_slice::<f32>()?[start..end];
-        let (k, n) = (self.weight.k(), self.weight.n());
-        let mut dims = layout.dims().to_vec();
-        match dims.last_mut() {
-            Some(last) if *last == k => *last = n,
-            _ => candle_core::bail!("dense: input {:?} does not end in {k}", layout.dims()),
-        }
-        let m = x.len() / k;
+        let (x, dims) = product_input(self.weight, storage, layout)?;
+        let m = x.len() / self.weight.k();
         let threads = candle_core::utils::get_num_threads();
         let mut out = kernels::matmul_to_vec(x, m, self.weight, Some(self.bias), threads);
         if let Some(epilogue) = self.epilogue {
@@ -132,4 +134,65 @@ impl CustomOp1 for Product<'_> {
         }
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
+}
+
+/// The CPU product added onto a residual, as a candle op: `(x, residual)`.
+struct ProductAdd<'a> {
+    weight: &'a PackedRhs,
+    bias: &'a [f32],
+}
+
+impl CustomOp2 for ProductAdd<'_> {
+    fn name(&self) -> &'static str {
+        "dense-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x_storage: &CpuStorage,
+        x_layout: &Layout,
+        residual_storage: &CpuStorage,
+        residual_layout: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, dims) = product_input(self.weight, x_storage, x_layout)?;
+        if residual_layout.dims() != dims.as_slice() {
+            candle_core::bail!(
+                "dense-add: residual {:?} is not the output shape {dims:?}",
+                residual_layout.dims()
+            );
+        }
+        let mut out = contiguous_f32(residual_storage, residual_layout, "dense-add")?.to_vec();
+        let (m, n) = (x.len() / self.weight.k(), self.weight.n());
+        let threads = candle_core::utils::get_num_threads();
+        kernels::matmul_add(x, m, self.weight, Some(self.bias), &mut out, n, threads);
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
+
+/// A product's input as a slice, and its output dims (the last one `k` becomes `n`).
+fn product_input<'a>(
+    weight: &PackedRhs,
+    storage: &'a CpuStorage,
+    layout: &Layout,
+) -> Result<(&'a [f32], Vec<usize>)> {
+    let x = contiguous_f32(storage, layout, "dense")?;
+    let (k, n) = (weight.k(), weight.n());
+    let mut dims = layout.dims().to_vec();
+    match dims.last_mut() {
+        Some(last) if *last == k => *last = n,
+        _ => candle_core::bail!("dense: input {:?} does not end in {k}", layout.dims()),
+    }
+    Ok((x, dims))
+}
+
+/// The f32 values of a contiguous tensor.
+fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &'static str,
+) -> Result<&'a [f32]> {
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or(candle_core::Error::RequiresContiguous { op })?;
+    Ok(&storage.as_slice::<f32>()?[start..end])
 }

@@ -70,7 +70,8 @@ impl SelfAttention {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `residual + attention(x)`.
+    fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let qkv = self.qkv_proj.forward(x)?;
         let at = |column| HeadsAt {
             tensor: &qkv,
@@ -85,7 +86,7 @@ impl SelfAttention {
             h / self.heads,
             self.precision,
         )?;
-        self.out_proj.forward(&attended)
+        self.out_proj.forward_add(&attended, residual)
     }
 }
 
@@ -118,10 +119,11 @@ impl Mlp {
     }
 }
 
-impl Module for Mlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.fc1.forward_activated(x, self.activation)?;
-        self.fc2.forward(&x)
+impl Mlp {
+    /// `residual + mlp(x)`.
+    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let hidden = self.fc1.forward_activated(x, self.activation)?;
+        self.fc2.forward_add(&hidden, residual)
     }
 }
 
@@ -145,8 +147,10 @@ impl EncoderLayer {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?)?)?;
-        &x + self.mlp.forward(&self.layer_norm2.forward(&x)?)?
+        let x = self
+            .self_attn
+            .forward_add(&self.layer_norm1.forward(x)?, x)?;
+        self.mlp.forward_add(&self.layer_norm2.forward(&x)?, &x)
     }
 }
 

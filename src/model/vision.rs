@@ -123,7 +123,9 @@ impl PoolingHead {
             self.precision,
         )?;
         let pooled = self.out_proj.forward(&attended)?;
-        let pooled = (&pooled + self.mlp.forward(&self.layernorm.forward(&pooled)?)?)?;
+        let pooled = self
+            .mlp
+            .forward_add(&self.layernorm.forward(&pooled)?, &pooled)?;
         pooled.squeeze(1)
     }
 }
