@@ -16,15 +16,20 @@
 //!   L1 sets (k = 3072 f32 is 12 KiB).
 //! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels.
 //!
-//! Without avx512f and avx512bw (+avx512bf16 for bf16) [`PackedRhs::pack`] returns `None` and the caller
-//! keeps its fallback path.
+//! Without avx512f and avx512bw (+avx512bf16 for bf16), and on other architectures,
+//! [`PackedRhs::pack`] returns `None` and the caller keeps its fallback path.
 #![allow(unsafe_code)]
+// Off x86_64 only the fallback paths remain; the packing and blocking code is unused there.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 pub mod activations;
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
 mod bf16;
+#[cfg(target_arch = "x86_64")]
 mod f32;
 mod pack;
+#[cfg(target_arch = "x86_64")]
 mod tile;
 
 use std::cell::RefCell;
@@ -32,6 +37,7 @@ use std::ops::Range;
 
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
+#[cfg(target_arch = "x86_64")]
 use tile::OutTile;
 
 /// Rows of the microkernel tile.
@@ -158,12 +164,19 @@ pub fn cpu_supports(precision: Precision) -> bool {
 }
 
 /// Whether this CPU has the instructions the `precision` kernels need.
+#[cfg(target_arch = "x86_64")]
 fn cpu_has_instructions(precision: Precision) -> bool {
     let base = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
     match precision {
         Precision::F32 => base,
         Precision::Bf16 => base && is_x86_feature_detected!("avx512bf16"),
     }
+}
+
+/// The kernels are AVX-512 only: elsewhere every product stays on candle's path.
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_has_instructions(_: Precision) -> bool {
+    false
 }
 
 /// out[i, j] = sum_p x[i, p] * W[j, p] (+ bias[j]) for i < m, j < n.
@@ -370,6 +383,7 @@ unsafe impl Sync for Job<'_> {}
 
 impl Job<'_> {
     /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
+    #[cfg(target_arch = "x86_64")]
     fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
         let j0 = q * NR;
         OutTile {
@@ -390,15 +404,19 @@ impl Job<'_> {
     /// Computes output rows `rows` × panels `panels`.
     fn run(&self, rows: Range<usize>, panels: Range<usize>) {
         debug_assert!(rows.end <= self.m);
+        #[cfg(target_arch = "x86_64")]
         match &self.rhs.panels {
             Panels::F32(w) => self.run_f32(w.as_slice(), rows, panels),
             Panels::Bf16(w) => self.run_bf16(w.as_slice(), rows, panels),
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("no PackedRhs is made without the kernels ({rows:?}, {panels:?})")
     }
 
     /// Visits the strips of one row block × `panels` in cache-blocking order: column blocks
     /// of NC_PANELS panels (the row block's output stays in L2 across k blocks), then k
     /// blocks of `kc_max`, then strips of MR rows.
+    #[cfg(target_arch = "x86_64")]
     fn for_each_strip(
         &self,
         block: Range<usize>,
@@ -423,6 +441,7 @@ impl Job<'_> {
         }
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn run_f32(&self, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::F32);
@@ -452,6 +471,7 @@ impl Job<'_> {
         });
     }
 
+    #[cfg(target_arch = "x86_64")]
     fn run_bf16(&self, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::Bf16);
@@ -492,9 +512,11 @@ impl Job<'_> {
 }
 
 /// Rows per row block: MC_STRIPS strips, whose 112×512 output block stays in L2 across k blocks.
+#[cfg(target_arch = "x86_64")]
 const ROW_BLOCK: usize = MR * MC_STRIPS;
 
 /// `rows` cut into row blocks of [`ROW_BLOCK`] rows (the last may be shorter).
+#[cfg(target_arch = "x86_64")]
 fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
     let end = rows.end;
     rows.step_by(ROW_BLOCK)
@@ -504,10 +526,12 @@ fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
 /// A row stride of at least `k` (rounded up to `lanes`, a cache line of elements) plus one
 /// cache line, so the 14 rows of a strip fall into different L1 sets even when k·size is a
 /// multiple of 4 KiB (k = 3072 in f32).
+#[cfg(target_arch = "x86_64")]
 fn padded_stride(k: usize, lanes: usize) -> usize {
     k.next_multiple_of(lanes) + lanes
 }
 
+#[cfg(target_arch = "x86_64")]
 thread_local! {
     /// Each thread's copy of its current row block of x, reused across products.
     static ROW_BLOCK_F32: RefCell<AlignedBuf<f32>> = RefCell::new(AlignedBuf::zeroed(0));
@@ -519,6 +543,7 @@ thread_local! {
 ///
 /// x is copied (f32) or rounded (bf16) once per row block into it, instead of once per
 /// column block: the bf16 rounding of the image tower's fc1 input was done 6 times over.
+#[cfg(target_arch = "x86_64")]
 fn with_row_block<T: pack::Plain>(
     key: &'static std::thread::LocalKey<RefCell<AlignedBuf<T>>>,
     len: usize,

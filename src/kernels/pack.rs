@@ -132,7 +132,12 @@ pub(super) fn pack_bf16(w: RhsView, n: usize, k: usize) -> AlignedBuf<u16> {
         }
         fill_panel(w, q * NR, cols, k, staging.as_mut_slice());
         // SAFETY: the caller checked the CPU features; both buffers hold `len` elements.
-        unsafe { super::bf16::round_panel(staging.as_slice(), panel) };
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            super::bf16::round_panel(staging.as_slice(), panel)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        unreachable!("bf16 packing without the kernels ({})", panel.len());
     }
     buf
 }
