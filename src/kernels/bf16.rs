@@ -53,16 +53,21 @@ unsafe fn kernel<const ROWS: usize>(lhs: &LhsRows, panel: *const u16, pairs: usi
             let w = panel.add(p2 * 2 * NR);
             let w0: __m512bh = transmute(_mm512_loadu_si512(w.cast()));
             let w1: __m512bh = transmute(_mm512_loadu_si512(w.add(NR).cast()));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let pair = lhs
-                    .a
-                    .add(r * lhs.lda + 2 * p2)
-                    .cast::<i32>()
-                    .read_unaligned();
-                let x: __m512bh = transmute(_mm512_set1_epi32(pair));
-                row[0] = _mm512_dpbf16_ps(row[0], x, w0);
-                row[1] = _mm512_dpbf16_ps(row[1], x, w1);
+            macro_rules! step {
+                ($r:literal) => {
+                    if $r < ROWS {
+                        let pair = lhs
+                            .a
+                            .add($r * lhs.lda + 2 * p2)
+                            .cast::<i32>()
+                            .read_unaligned();
+                        let x: __m512bh = transmute(_mm512_set1_epi32(pair));
+                        acc[$r][0] = _mm512_dpbf16_ps(acc[$r][0], x, w0);
+                        acc[$r][1] = _mm512_dpbf16_ps(acc[$r][1], x, w1);
+                    }
+                };
             }
+            for_each_row!(step);
         }
     }
     // SAFETY: forwarded from this function's contract.

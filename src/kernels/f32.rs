@@ -49,11 +49,16 @@ unsafe fn kernel<const ROWS: usize>(lhs: &LhsRows, panel: *const f32, kc: usize,
             let w = panel.add(p * NR);
             let w0 = _mm512_loadu_ps(w);
             let w1 = _mm512_loadu_ps(w.add(16));
-            for (r, row) in acc.iter_mut().enumerate() {
-                let x = _mm512_set1_ps(*lhs.a.add(r * lhs.lda + p));
-                row[0] = _mm512_fmadd_ps(x, w0, row[0]);
-                row[1] = _mm512_fmadd_ps(x, w1, row[1]);
+            macro_rules! step {
+                ($r:literal) => {
+                    if $r < ROWS {
+                        let x = _mm512_set1_ps(*lhs.a.add($r * lhs.lda + p));
+                        acc[$r][0] = _mm512_fmadd_ps(x, w0, acc[$r][0]);
+                        acc[$r][1] = _mm512_fmadd_ps(x, w1, acc[$r][1]);
+                    }
+                };
             }
+            for_each_row!(step);
         }
     }
     // SAFETY: forwarded from this function's contract.

@@ -22,6 +22,30 @@
 // Off x86_64 only the fallback paths remain; the packing and blocking code is unused there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
+/// Expands `$step!(r)` for r = 0..14 ([`MR`]), so that every accumulator index in a
+/// microkernel is a constant and the 28 accumulators stay in registers. Left as a loop, the
+/// row loop was unrolled or not depending on how the crate happened to be split into codegen
+/// units: one unrelated change made the accumulators spill and the server twice as slow.
+#[cfg(target_arch = "x86_64")]
+macro_rules! for_each_row {
+    ($step:ident) => {
+        $step!(0);
+        $step!(1);
+        $step!(2);
+        $step!(3);
+        $step!(4);
+        $step!(5);
+        $step!(6);
+        $step!(7);
+        $step!(8);
+        $step!(9);
+        $step!(10);
+        $step!(11);
+        $step!(12);
+        $step!(13);
+    };
+}
+
 pub mod activations;
 pub mod attention;
 #[cfg(target_arch = "x86_64")]
@@ -42,6 +66,8 @@ use tile::OutTile;
 
 /// Rows of the microkernel tile.
 const MR: usize = 14;
+#[cfg(target_arch = "x86_64")]
+const _: () = assert!(MR == 14, "for_each_row! expands exactly MR rows");
 /// Columns of the microkernel tile and of a packed W panel (two zmm of f32).
 const NR: usize = 32;
 /// Depth of a k block for f32 (a 14×kc x strip is 14 KiB, a kc×32 panel 32 KiB).
