@@ -194,7 +194,7 @@ fn edge_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut v = 0usize;
     for m in [1, 3, 14, 17, 29, 63, 65] {
-        for k in [1, 2, 3, 17, 64, 257, 513, 1030] {
+        for k in [1, 2, 3, 17, 64, 257, 513, 769, 1030] {
             for n in [1, 3, 17, 32, 33, 65, 129] {
                 v += 1;
                 cases.push(Case {
