@@ -1,7 +1,8 @@
-//! Correctness of `kernels::matmul`, `matmul_add` and `matmul_to_vec` against a naive f64
-//! reference over edge-case shapes, strides, bias, padded output rows and thread counts, in
-//! f32 and bf16.
+//! Correctness of `kernels::matmul`, `matmul_add` and `matmul_to_vec` (with and without a
+//! LayerNorm applied while packing) against a naive f64 reference over edge-case shapes,
+//! strides, bias, padded output rows and thread counts, in f32 and bf16.
 
+use siglip_server::kernels::activations::RowNorm;
 use siglip_server::kernels::{
     bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_add, matmul_to_vec, PackedRhs, Precision,
 };
@@ -113,13 +114,28 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
     }
     matmul(&x, m, &rhs, b.as_deref(), &mut out, ldc, threads);
     if out_pad == 0 {
-        let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), threads);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), None, threads);
         assert_eq!(
             bits(&fresh),
             bits(&out),
             "matmul_to_vec differs from matmul"
         );
+        // A LayerNorm applied while packing equals the product of the normalised rows.
+        let (gamma, beta) = (rng.vec(k), rng.vec(k));
+        let norm = RowNorm {
+            gamma: &gamma,
+            beta: &beta,
+            eps: 1e-6,
+        };
+        let mut normed = vec![0f32; m * k];
+        for (row, dst) in x.chunks_exact(k).zip(normed.chunks_exact_mut(k)) {
+            norm.apply(row, dst);
+        }
+        let mut want = vec![0f32; m * n];
+        matmul(&normed, m, &rhs, b.as_deref(), &mut want, n, threads);
+        let got = matmul_to_vec(&x, m, &rhs, b.as_deref(), Some(norm), threads);
+        assert_eq!(bits(&got), bits(&want), "normed product differs");
     }
 
     // The same product added onto a residual; the padding keeps the residual's values.
@@ -275,7 +291,10 @@ fn k_zero_gives_bias() {
     let mut out = vec![9.0; 6];
     matmul(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
-    assert_eq!(matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), 2), out);
+    assert_eq!(
+        matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), None, 2),
+        out
+    );
     matmul_add(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [2.0, 4.0, 6.0, 2.0, 4.0, 6.0]);
 }

@@ -1,4 +1,5 @@
-//! Element-wise kernels of the encoder: the tanh GELU and the row softmax.
+//! Element-wise kernels of the encoder: the tanh GELU, the row softmax and the row
+//! LayerNorm (which the products apply to their input as they pack it).
 //!
 //! candle computes these with one libm call per element (`tanhf`, `expf`), which cost
 //! about a sixth of the image tower's time. Here the exponential is a Cephes-style
@@ -55,6 +56,38 @@ pub fn softmax_rows(values: &mut [f32], width: usize) {
     Arch::new().dispatch(SoftmaxRows { values, width });
 }
 
+/// A LayerNorm over rows: `(x - mean) / sqrt(var + eps) · gamma + beta`, with the mean and the
+/// (biased) variance of each row, as `torch.nn.LayerNorm`.
+#[derive(Debug, Clone, Copy)]
+pub struct RowNorm<'a> {
+    /// Scale, one per column.
+    pub gamma: &'a [f32],
+    /// Shift, one per column.
+    pub beta: &'a [f32],
+    /// Added to the variance.
+    pub eps: f32,
+}
+
+impl RowNorm<'_> {
+    /// Writes the normalised `row` to `out` (both as long as `gamma`).
+    ///
+    /// # Panics
+    /// If `row`, `out`, `gamma` and `beta` differ in length.
+    pub fn apply(&self, row: &[f32], out: &mut [f32]) {
+        assert!(
+            row.len() == out.len() && row.len() == self.gamma.len() && row.len() == self.beta.len(),
+            "row norm over {} values with {} gammas",
+            row.len(),
+            self.gamma.len()
+        );
+        Arch::new().dispatch(NormRow {
+            norm: *self,
+            row,
+            out,
+        });
+    }
+}
+
 // Each kernel is a `WithSimd` whose body `pulp` compiles inside a function with the target
 // features (AVX-512, AVX2+FMA) of the CPU it picks; everything it calls is `inline(always)`
 // so that it is compiled there too.
@@ -98,6 +131,31 @@ impl WithSimd for SoftmaxRows<'_> {
     }
 }
 
+struct NormRow<'a> {
+    norm: RowNorm<'a>,
+    row: &'a [f32],
+    out: &'a mut [f32],
+}
+
+impl WithSimd for NormRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self { norm, row, out } = self;
+        let width = row.len() as f32;
+        let mean = lanes_sum(row) / width;
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = x - mean;
+        }
+        let variance = lanes_sum_squares(out) / width;
+        let scale = 1.0 / (variance + norm.eps).sqrt();
+        for ((o, &g), &b) in out.iter_mut().zip(norm.gamma).zip(norm.beta) {
+            *o = (*o * scale).mul_add(g, b);
+        }
+    }
+}
+
 /// Lanes for the reductions: independent running values the compiler can keep in one
 /// vector register, where a single running value (a strict order) it cannot vectorise.
 const LANES: usize = 16;
@@ -129,6 +187,19 @@ fn lanes_sum(values: &[f32]) -> f32 {
         }
     }
     let rest: f32 = chunks.remainder().iter().sum();
+    lanes.into_iter().sum::<f32>() + rest
+}
+
+#[inline(always)]
+fn lanes_sum_squares(values: &[f32]) -> f32 {
+    let mut lanes = [0f32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = v.mul_add(v, *lane);
+        }
+    }
+    let rest: f32 = chunks.remainder().iter().map(|v| v * v).sum();
     lanes.into_iter().sum::<f32>() + rest
 }
 
@@ -185,6 +256,38 @@ mod tests {
                 (got - want).abs() <= 1e-6 * want.max(1e-3),
                 "{got} vs {want}"
             );
+        }
+    }
+
+    #[test]
+    fn row_norm_matches_the_definition() {
+        for width in [1, 5, 16, 17, 768] {
+            let row: Vec<f32> = (0..width)
+                .map(|i| ((i * 53) % 97) as f32 / 9.0 + 100.0)
+                .collect();
+            let gamma: Vec<f32> = (0..width).map(|i| 0.5 + (i % 7) as f32 / 10.0).collect();
+            let beta: Vec<f32> = (0..width).map(|i| (i % 5) as f32 - 2.0).collect();
+            let eps = 1e-6;
+            let mut out = vec![0f32; width];
+            RowNorm {
+                gamma: &gamma,
+                beta: &beta,
+                eps,
+            }
+            .apply(&row, &mut out);
+            let mean = row.iter().map(|&v| v as f64).sum::<f64>() / width as f64;
+            let variance =
+                row.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / width as f64;
+            for i in 0..width {
+                let want = (row[i] as f64 - mean) / (variance + eps as f64).sqrt()
+                    * gamma[i] as f64
+                    + beta[i] as f64;
+                assert!(
+                    (out[i] as f64 - want).abs() <= 2e-5 * want.abs().max(1.0),
+                    "width {width}, {i}: {} vs {want}",
+                    out[i]
+                );
+            }
         }
     }
 }

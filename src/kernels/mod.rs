@@ -59,6 +59,7 @@ mod tile;
 use std::cell::RefCell;
 use std::ops::Range;
 
+use activations::RowNorm;
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
 #[cfg(target_arch = "x86_64")]
@@ -240,6 +241,7 @@ pub fn matmul(
             m,
             rhs,
             bias,
+            None,
             out.as_mut_ptr(),
             out_stride,
             threads,
@@ -274,29 +276,61 @@ pub fn matmul_add(
     );
     // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above), all of
     // it initialised.
-    unsafe { matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), out_stride, threads, true) }
+    unsafe {
+        matmul_raw(
+            x,
+            m,
+            rhs,
+            bias,
+            None,
+            out.as_mut_ptr(),
+            out_stride,
+            threads,
+            true,
+        )
+    }
 }
 
 /// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
-/// (zeroing the outputs cost about 4% of the bf16 image tower).
+/// (zeroing the outputs cost about 4% of the bf16 image tower). With `norm`, each row of x
+/// is LayerNormed as it is packed (x itself is left as it is), which saves the LayerNorm its
+/// own pass over memory.
 ///
 /// # Panics
-/// If `x` or `bias` is too short for the shapes.
+/// If `x` or `bias` is too short for the shapes, or `norm` is not k wide.
 pub fn matmul_to_vec(
     x: &[f32],
     m: usize,
     rhs: &PackedRhs,
     bias: Option<&[f32]>,
+    norm: Option<RowNorm>,
     threads: usize,
 ) -> Vec<f32> {
     check_operands(x, m, rhs, bias);
+    if let Some(norm) = norm {
+        assert!(
+            norm.gamma.len() == rhs.k && norm.beta.len() == rhs.k,
+            "norm is not {} wide",
+            rhs.k
+        );
+    }
     let len = m * rhs.n;
     let mut out = Vec::with_capacity(len);
     if len > 0 {
         // SAFETY: the vector's capacity holds the m×n region at row stride n, and
         // `matmul_raw` writes every element of it before `set_len` exposes them.
         unsafe {
-            matmul_raw(x, m, rhs, bias, out.as_mut_ptr(), rhs.n, threads, false);
+            matmul_raw(
+                x,
+                m,
+                rhs,
+                bias,
+                norm,
+                out.as_mut_ptr(),
+                rhs.n,
+                threads,
+                false,
+            );
             out.set_len(len);
         }
     }
@@ -316,13 +350,14 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
 ///
 /// # Safety
 /// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
-/// when `add_to_out`), and `x` and `bias` passed [`check_operands`].
+/// when `add_to_out`), and `x` and `bias` passed [`check_operands`] (and `norm` is k wide).
 #[allow(clippy::too_many_arguments)]
 unsafe fn matmul_raw(
     x: &[f32],
     m: usize,
     rhs: &PackedRhs,
     bias: Option<&[f32]>,
+    norm: Option<RowNorm>,
     out: *mut f32,
     ldc: usize,
     threads: usize,
@@ -351,6 +386,7 @@ unsafe fn matmul_raw(
         m,
         rhs,
         bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        norm,
         out: OutPtr(out),
         ldc,
         add_to_out,
@@ -401,6 +437,8 @@ struct Job<'a> {
     m: usize,
     rhs: &'a PackedRhs,
     bias: *const f32,
+    /// LayerNorm applied to x's rows as they are packed.
+    norm: Option<RowNorm<'a>>,
     out: OutPtr,
     ldc: usize,
     /// The first k block adds onto the output instead of overwriting it.
@@ -477,7 +515,11 @@ impl Job<'_> {
         with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
                 for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                    dst[..k].copy_from_slice(&self.x[i * k..][..k]);
+                    let row = &self.x[i * k..][..k];
+                    match &self.norm {
+                        Some(norm) => norm.apply(row, &mut dst[..k]),
+                        None => dst[..k].copy_from_slice(row),
+                    }
                 }
                 let a = buf.as_ptr();
                 self.for_each_strip(block.clone(), panels.clone(), KC_F32, |s| {
@@ -504,20 +546,26 @@ impl Job<'_> {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::Bf16);
         let ld = padded_stride(k, 32);
+        // One normalised row at a time, when a LayerNorm comes first.
+        let mut normed = vec![0f32; if self.norm.is_some() { k } else { 0 }];
         with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
-                // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); x holds the
-                // block's rows of k; `buf` holds as many rows of ld >= k rounded up to even.
-                unsafe {
-                    bf16::round_rows(
-                        self.x[block.start * k..].as_ptr(),
-                        k,
-                        block.len(),
-                        k,
-                        buf.as_mut_ptr(),
-                        ld,
-                    )
+                let round = |src: &[f32], rows: usize, dst: &mut [u16]| {
+                    assert!(src.len() >= rows * k && dst.len() >= rows * ld);
+                    // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds
+                    // `rows` rows of k, `dst` as many rows of ld >= k rounded up to even.
+                    unsafe { bf16::round_rows(src.as_ptr(), k, rows, k, dst.as_mut_ptr(), ld) };
                 };
+                let x = &self.x[block.start * k..block.end * k];
+                match &self.norm {
+                    Some(norm) => {
+                        for (row, dst) in x.chunks_exact(k).zip(buf.chunks_exact_mut(ld)) {
+                            norm.apply(row, &mut normed);
+                            round(&normed, 1, dst);
+                        }
+                    }
+                    None => round(x, block.len(), buf),
+                }
                 let a = buf.as_ptr();
                 self.for_each_strip(block.clone(), panels.clone(), KC_BF16, |s| {
                     let pairs = s.kc.div_ceil(2);

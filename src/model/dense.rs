@@ -11,6 +11,7 @@ use candle_nn::{Linear, VarBuilder};
 
 use super::config::Activation;
 use super::encoder::activate;
+use super::norm::Norm;
 use crate::kernels::{self, activations, PackedRhs, Precision};
 
 /// A linear layer: packed for the CPU kernels, or candle's.
@@ -71,18 +72,38 @@ impl Dense {
 }
 
 impl Dense {
-    /// `activation(x · Wᵀ + b)`. On the CPU kernels the tanh GELU runs on the product's own
-    /// buffer, saving a pass over memory.
-    pub fn forward_activated(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+    /// `activation(norm(x) · Wᵀ + b)`, each step when given. On the CPU kernels the LayerNorm
+    /// is applied to x's rows as they are packed, and the tanh GELU runs on the product's own
+    /// buffer: neither takes a pass over memory of its own.
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        norm: Option<&Norm>,
+        activation: Option<Activation>,
+    ) -> Result<Tensor> {
         match (self, activation) {
-            (Self::Packed { weight, bias }, Activation::GeluTanh) => {
+            (Self::Packed { weight, bias }, None | Some(Activation::GeluTanh)) => {
                 x.contiguous()?.apply_op1_no_bwd(&Product {
                     weight,
                     bias,
-                    epilogue: Some(activations::gelu_tanh),
+                    norm,
+                    epilogue: activation.map(|_| activations::gelu_tanh as fn(&mut [f32])),
                 })
             }
-            _ => activate(&self.forward(x)?, activation),
+            (Self::Packed { .. }, Some(other)) => {
+                activate(&self.forward_with(x, norm, None)?, other)
+            }
+            (Self::Candle(linear), _) => {
+                let x = match norm {
+                    Some(norm) => norm.forward(x)?,
+                    None => x.clone(),
+                };
+                let y = linear.forward(&x)?;
+                match activation {
+                    Some(activation) => activate(&y, activation),
+                    None => Ok(y),
+                }
+            }
         }
     }
 
@@ -104,6 +125,7 @@ impl Module for Dense {
             Self::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&Product {
                 weight,
                 bias,
+                norm: None,
                 epilogue: None,
             }),
             Self::Candle(linear) => linear.forward(x),
@@ -115,6 +137,8 @@ impl Module for Dense {
 struct Product<'a> {
     weight: &'a PackedRhs,
     bias: &'a [f32],
+    /// Applied to the input rows as they are packed.
+    norm: Option<&'a Norm>,
     /// Applied in place to the output.
     epilogue: Option<fn(&mut [f32])>,
 }
@@ -128,7 +152,8 @@ impl CustomOp1 for Product<'_> {
         let (x, dims) = product_input(self.weight, storage, layout)?;
         let m = x.len() / self.weight.k();
         let threads = candle_core::utils::get_num_threads();
-        let mut out = kernels::matmul_to_vec(x, m, self.weight, Some(self.bias), threads);
+        let norm = self.norm.map(Norm::rows);
+        let mut out = kernels::matmul_to_vec(x, m, self.weight, Some(self.bias), norm, threads);
         if let Some(epilogue) = self.epilogue {
             epilogue(&mut out);
         }

@@ -5,10 +5,11 @@
 //! scale `head_dim^-0.5`, softmax in f32.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{layer_norm, LayerNorm, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::config::Activation;
 use super::dense::Dense;
+use super::norm::Norm;
 use super::ops::{self, HeadsAt};
 use crate::kernels::Precision;
 
@@ -70,9 +71,9 @@ impl SelfAttention {
         })
     }
 
-    /// `residual + attention(x)`.
-    fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let qkv = self.qkv_proj.forward(x)?;
+    /// `x + attention(norm(x))`.
+    fn forward(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
+        let qkv = self.qkv_proj.forward_with(x, Some(norm), None)?;
         let at = |column| HeadsAt {
             tensor: &qkv,
             column,
@@ -86,7 +87,7 @@ impl SelfAttention {
             h / self.heads,
             self.precision,
         )?;
-        self.out_proj.forward_add(&attended, residual)
+        self.out_proj.forward_add(&attended, x)
     }
 }
 
@@ -120,37 +121,38 @@ impl Mlp {
 }
 
 impl Mlp {
-    /// `residual + mlp(x)`.
-    pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let hidden = self.fc1.forward_activated(x, self.activation)?;
-        self.fc2.forward_add(&hidden, residual)
+    /// `x + mlp(norm(x))`.
+    pub fn forward(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
+        let hidden = self
+            .fc1
+            .forward_with(x, Some(norm), Some(self.activation))?;
+        self.fc2.forward_add(&hidden, x)
     }
 }
 
-/// `SiglipEncoderLayer`: x + attn(ln1(x)), then x + mlp(ln2(x)).
+/// `SiglipEncoderLayer`: x + attn(ln1(x)), then x + mlp(ln2(x)); each LayerNorm applied by
+/// the product that reads it.
 #[derive(Debug, Clone)]
 struct EncoderLayer {
-    layer_norm1: LayerNorm,
+    layer_norm1: Norm,
     self_attn: SelfAttention,
-    layer_norm2: LayerNorm,
+    layer_norm2: Norm,
     mlp: Mlp,
 }
 
 impl EncoderLayer {
     fn new(shape: &EncoderShape, vb: VarBuilder) -> Result<Self> {
         Ok(Self {
-            layer_norm1: layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm1"))?,
+            layer_norm1: Norm::load(shape.hidden, shape.eps, vb.pp("layer_norm1"))?,
             self_attn: SelfAttention::new(shape, vb.pp("self_attn"))?,
-            layer_norm2: layer_norm(shape.hidden, shape.eps, vb.pp("layer_norm2"))?,
+            layer_norm2: Norm::load(shape.hidden, shape.eps, vb.pp("layer_norm2"))?,
             mlp: Mlp::new(shape, vb.pp("mlp"))?,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self
-            .self_attn
-            .forward_add(&self.layer_norm1.forward(x)?, x)?;
-        self.mlp.forward_add(&self.layer_norm2.forward(&x)?, &x)
+        let x = self.self_attn.forward(x, &self.layer_norm1)?;
+        self.mlp.forward(&x, &self.layer_norm2)
     }
 }
 

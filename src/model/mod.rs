@@ -7,6 +7,7 @@ pub mod config;
 mod dense;
 mod encoder;
 pub mod files;
+mod norm;
 mod ops;
 mod text;
 mod vision;

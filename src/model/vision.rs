@@ -5,11 +5,12 @@
 //! stride = kernel) runs as one matrix product over unfolded patches.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{layer_norm, LayerNorm, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::config::VisionConfig;
 use super::dense::Dense;
 use super::encoder::{Encoder, EncoderShape, Mlp};
+use super::norm::Norm;
 use super::ops::{self, HeadsAt};
 use crate::kernels::Precision;
 
@@ -69,7 +70,7 @@ struct PoolingHead {
     /// Key and value rows of `nn.MultiheadAttention`'s packed in-projection, side by side.
     kv_proj: Dense,
     out_proj: Dense,
-    layernorm: LayerNorm,
+    layernorm: Norm,
     mlp: Mlp,
     heads: usize,
     precision: Precision,
@@ -93,18 +94,18 @@ impl PoolingHead {
             query,
             kv_proj: Dense::fused(&[part(1)?, part(2)?], shape.precision)?,
             out_proj: Dense::load(h, h, shape.precision, attention.pp("out_proj"))?,
-            layernorm: layer_norm(h, shape.eps, vb.pp("layernorm"))?,
+            layernorm: Norm::load(h, shape.eps, vb.pp("layernorm"))?,
             mlp: Mlp::new(shape, vb.pp("mlp"))?,
             heads: shape.heads,
             precision: shape.precision,
         })
     }
 
-    /// `[batch, patches, hidden]` to `[batch, hidden]`.
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// `[batch, patches, hidden]` to `[batch, hidden]`, reading `norm(x)`.
+    fn forward(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
         let (batch, _, h) = x.dims3()?;
         let query = self.query.repeat((batch, 1, 1))?;
-        let kv = self.kv_proj.forward(x)?;
+        let kv = self.kv_proj.forward_with(x, Some(norm), None)?;
         let attended = ops::attention(
             HeadsAt {
                 tensor: &query,
@@ -123,9 +124,7 @@ impl PoolingHead {
             self.precision,
         )?;
         let pooled = self.out_proj.forward(&attended)?;
-        let pooled = self
-            .mlp
-            .forward_add(&self.layernorm.forward(&pooled)?, &pooled)?;
+        let pooled = self.mlp.forward(&pooled, &self.layernorm)?;
         pooled.squeeze(1)
     }
 }
@@ -135,7 +134,8 @@ impl PoolingHead {
 pub struct VisionTower {
     embeddings: PatchEmbeddings,
     encoder: Encoder,
-    post_layernorm: LayerNorm,
+    /// Applied by the pooling head's key and value product.
+    post_layernorm: Norm,
     head: PoolingHead,
 }
 
@@ -154,7 +154,7 @@ impl VisionTower {
         Ok(Self {
             embeddings: PatchEmbeddings::new(config, precision, vb.pp("embeddings"))?,
             encoder: Encoder::new(&shape, vb.pp("encoder"))?,
-            post_layernorm: layer_norm(shape.hidden, shape.eps, vb.pp("post_layernorm"))?,
+            post_layernorm: Norm::load(shape.hidden, shape.eps, vb.pp("post_layernorm"))?,
             head: PoolingHead::new(&shape, vb.pp("head"))?,
         })
     }
@@ -163,7 +163,6 @@ impl VisionTower {
     pub fn forward(&self, pixels: &Tensor) -> Result<Tensor> {
         let x = self.embeddings.forward(pixels)?;
         let x = self.encoder.forward(&x)?;
-        let x = self.post_layernorm.forward(&x)?;
-        self.head.forward(&x)
+        self.head.forward(&x, &self.post_layernorm)
     }
 }
