@@ -95,6 +95,14 @@ fn fill_panel(w: RhsView, j0: usize, cols: usize, k: usize, panel: &mut [f32]) {
         for (p, row) in panel.chunks_exact_mut(NR).take(k).enumerate() {
             row[..cols].copy_from_slice(&w.w[p * w.col_stride + j0..][..cols]);
         }
+    } else if w.col_stride == 1 {
+        // Rows of W are contiguous (e.g. a Linear weight, or K): read each row once.
+        for c in 0..cols {
+            let src = &w.w[(j0 + c) * w.row_stride..][..k];
+            for (row, &v) in panel.chunks_exact_mut(NR).zip(src) {
+                row[c] = v;
+            }
+        }
     } else {
         for c in 0..cols {
             let src = w.w[(j0 + c) * w.row_stride..]
