@@ -51,9 +51,13 @@ pub fn gelu_tanh(values: &mut [f32]) {
         .for_each(|chunk| Arch::new().dispatch(GeluTanh(chunk)));
 }
 
-/// Softmax of each `width`-long row of `values`, in place.
-pub fn softmax_rows(values: &mut [f32], width: usize) {
-    Arch::new().dispatch(SoftmaxRows { values, width });
+/// Softmax of `scale` times each `width`-long row of `values`, in place (`scale` > 0).
+pub fn softmax_rows(values: &mut [f32], width: usize, scale: f32) {
+    Arch::new().dispatch(SoftmaxRows {
+        values,
+        width,
+        scale,
+    });
 }
 
 /// A LayerNorm over rows: `(x - mean) / sqrt(var + eps) · gamma + beta`, with the mean and the
@@ -111,6 +115,7 @@ impl WithSimd for GeluTanh<'_> {
 struct SoftmaxRows<'a> {
     values: &'a mut [f32],
     width: usize,
+    scale: f32,
 }
 
 impl WithSimd for SoftmaxRows<'_> {
@@ -118,14 +123,15 @@ impl WithSimd for SoftmaxRows<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
+        let scale = self.scale;
         for row in self.values.chunks_exact_mut(self.width) {
             let max = lanes_max(row);
             for v in row.iter_mut() {
-                *v = exp(*v - max);
+                *v = exp((*v - max) * scale);
             }
-            let scale = 1.0 / lanes_sum(row);
+            let normaliser = 1.0 / lanes_sum(row);
             for v in row.iter_mut() {
-                *v *= scale;
+                *v *= normaliser;
             }
         }
     }
@@ -236,21 +242,22 @@ mod tests {
 
     #[test]
     fn softmax_rows_sum_to_one_and_match_libm() {
-        let width = 577;
+        let (width, scale) = (577, 0.125);
         let mut values: Vec<f32> = (0..3 * width)
             .map(|i| ((i * 37) % 101) as f32 / 7.0 - 5.0)
             .collect();
         let expected: Vec<f32> = values
             .chunks(width)
             .flat_map(|row| {
-                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+                let e = move |v: f32| ((v as f64 - max) * scale as f64).exp();
+                let sum: f64 = row.iter().map(|&v| e(v)).sum();
                 row.iter()
-                    .map(move |&v| (((v - max) as f64).exp() / sum) as f32)
+                    .map(move |&v| (e(v) / sum) as f32)
                     .collect::<Vec<_>>()
             })
             .collect();
-        softmax_rows(&mut values, width);
+        softmax_rows(&mut values, width, scale);
         for (got, want) in values.iter().zip(&expected) {
             assert!(
                 (got - want).abs() <= 1e-6 * want.max(1e-3),

@@ -1,14 +1,15 @@
 //! Multi-head scaled dot-product attention without a mask, on row-major f32 slices.
 //!
-//! One task per (sequence, head): `S = (Q·scale)·Kᵀ`, a row softmax, `O = S·V`, each
-//! product through [`super::matmul`] on one thread, the tasks handed out by rayon.
-//! Queries, keys and values are read in place from the projection outputs (a fused
-//! q;k;v matrix is three column ranges of one buffer), so nothing is transposed.
+//! One task per (sequence, head): `S = Q·Kᵀ`, a row softmax of `S·scale`, `O = S·V`, each
+//! product on one thread, the tasks handed out by rayon. Queries, keys and values are read
+//! in place from the projection outputs (a fused q;k;v matrix is three column ranges of one
+//! buffer), and each task writes its head's columns of the output in place: nothing is
+//! transposed or copied.
 
 use rayon::prelude::*;
 
 use super::activations::softmax_rows;
-use super::{matmul, PackedRhs, Precision};
+use super::{matmul_raw, Lhs, PackedRhs, Precision};
 
 /// A `[batch, rows, ...]` activation holding one column block of `heads * dim` values per row.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +45,9 @@ pub struct AttentionShape {
 /// Attention of `q` over `k`/`v`, written to `out` as `[batch, q.rows, heads * dim]`.
 ///
 /// Returns `false` (and writes nothing) when this CPU lacks the kernels for `precision`.
+///
+/// # Panics
+/// If `out` or a source is too short for the shape.
 pub fn attend(
     shape: AttentionShape,
     q: Heads,
@@ -53,38 +57,53 @@ pub fn attend(
     out: &mut [f32],
     threads: usize,
 ) -> bool {
+    if !super::cpu_supports(precision) {
+        return false;
+    }
     let AttentionShape { batch, heads, dim } = shape;
     let width = heads * dim;
-    let tasks = batch * heads;
-    // One task per (sequence, head), handed out by rayon as threads come free.
-    let one = |task: usize| -> Option<Vec<f32>> {
-        let mut head_out = vec![0f32; q.rows * dim];
+    assert!(out.len() >= batch * q.rows * width, "out too short");
+    for (source, name) in [(q, "q"), (k, "k"), (v, "v")] {
+        let needed =
+            (batch * source.rows).saturating_sub(1) * source.row_stride + source.offset + width;
+        assert!(source.data.len() >= needed, "{name} too short");
+    }
+    let out = HeadColumns(out.as_mut_ptr());
+    // One task per (sequence, head), handed out by rayon as threads come free; each writes
+    // its head's columns of its sequence's rows, straight into `out`.
+    let one = |task: usize| {
         let (seq, head) = (task / heads, task % heads);
-        attend_one(seq, head, dim, q, k, v, precision, &mut head_out).then_some(head_out)
+        let at = out.at(seq * q.rows * width + head * dim);
+        attend_one(seq, head, dim, q, k, v, precision, (at, width));
     };
-    let results: Vec<Option<Vec<f32>>> = if threads <= 1 {
-        (0..tasks).map(one).collect()
+    if threads <= 1 {
+        (0..batch * heads).for_each(one);
     } else {
-        (0..tasks).into_par_iter().map(one).collect()
-    };
-    for (task, head_out) in results.into_iter().enumerate() {
-        let Some(head_out) = head_out else {
-            return false;
-        };
-        let (seq, head) = (task / heads, task % heads);
-        for (row, values) in head_out.chunks_exact(dim).enumerate() {
-            let at = (seq * q.rows + row) * width + head * dim;
-            out[at..at + dim].copy_from_slice(values);
-        }
+        (0..batch * heads).into_par_iter().for_each(one);
     }
     true
+}
+
+/// The output, shared by tasks that write disjoint head columns.
+struct HeadColumns(*mut f32);
+// SAFETY: every task writes only its own (sequence, head) block; see `attend`.
+unsafe impl Sync for HeadColumns {}
+
+impl HeadColumns {
+    /// The element `offset` places in.
+    fn at(&self, offset: usize) -> *mut f32 {
+        // SAFETY: `attend` only asks for offsets of its tasks' blocks, inside `out` (checked
+        // against its length).
+        unsafe { self.0.add(offset) }
+    }
 }
 
 /// Query rows per block: one block's scores (`ROW_BLOCK × key rows`, 258 KB for 577 keys)
 /// stay in L2 from the product through the softmax to the product with V.
 const ROW_BLOCK: usize = 112;
 
-/// One head of one sequence into `out`, `[q.rows, dim]`.
+/// One head of one sequence, written to `out.0` (`q.rows` rows at stride `out.1`, `dim`
+/// wide). The CPU has the kernels for `precision` (checked by [`attend`]).
 #[allow(clippy::too_many_arguments)]
 fn attend_one(
     seq: usize,
@@ -94,38 +113,40 @@ fn attend_one(
     k: Heads,
     v: Heads,
     precision: Precision,
-    out: &mut [f32],
-) -> bool {
+    out: (*mut f32, usize),
+) {
     let k_start = k.start(seq, head, dim);
-    let Some(keys) = PackedRhs::pack(&k.data[k_start..], k.rows, dim, k.row_stride, 1, precision)
-    else {
-        return false;
-    };
+    let keys = PackedRhs::pack(&k.data[k_start..], k.rows, dim, k.row_stride, 1, precision)
+        .expect("checked by attend");
     // O = S·V: V read as the n×k matrix Vᵀ (n = dim, k = key rows).
     let v_start = v.start(seq, head, dim);
-    let Some(values) = PackedRhs::pack(&v.data[v_start..], dim, v.rows, 1, v.row_stride, precision)
-    else {
-        return false;
-    };
+    let values = PackedRhs::pack(&v.data[v_start..], dim, v.rows, 1, v.row_stride, precision)
+        .expect("checked by attend");
     let scale = (dim as f32).powf(-0.5);
     let q_start = q.start(seq, head, dim);
     let block = ROW_BLOCK.min(q.rows);
-    let mut scaled_q = vec![0f32; block * dim];
     let mut scores = vec![0f32; block * k.rows];
-    for (first, out_rows) in (0..q.rows).step_by(block).zip(out.chunks_mut(block * dim)) {
+    for first in (0..q.rows).step_by(block) {
         let rows = block.min(q.rows - first);
-        for (row, scaled) in scaled_q.chunks_exact_mut(dim).take(rows).enumerate() {
-            let at = q_start + (first + row) * q.row_stride;
-            for (s, x) in scaled.iter_mut().zip(&q.data[at..at + dim]) {
-                *s = x * scale;
-            }
-        }
         let scores = &mut scores[..rows * k.rows];
-        matmul(&scaled_q, rows, &keys, None, scores, k.rows, 1);
-        softmax_rows(scores, k.rows);
-        matmul(scores, rows, &values, None, out_rows, dim, 1);
+        // S = Q·Kᵀ, read from the projection output in place (row stride q.row_stride).
+        let queries = Lhs::rows(
+            &q.data[q_start + first * q.row_stride..],
+            rows,
+            dim,
+            q.row_stride,
+            None,
+        );
+        // SAFETY: `scores` holds rows × k.rows at row stride k.rows.
+        unsafe { matmul_raw(queries, &keys, None, scores.as_mut_ptr(), k.rows, 1, false) };
+        softmax_rows(scores, k.rows, scale);
+        let weights = Lhs::rows(scores, rows, k.rows, k.rows, None);
+        // SAFETY: rows first.. of this head's output lie in the region `attend` gave it.
+        unsafe {
+            let at = out.0.add(first * out.1);
+            matmul_raw(weights, &values, None, at, out.1, 1, false);
+        }
     }
-    true
 }
 
 #[cfg(test)]

@@ -237,11 +237,9 @@ pub fn matmul(
     // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above).
     unsafe {
         matmul_raw(
-            x,
-            m,
+            Lhs::rows(x, m, rhs.k, rhs.k, None),
             rhs,
             bias,
-            None,
             out.as_mut_ptr(),
             out_stride,
             threads,
@@ -278,11 +276,9 @@ pub fn matmul_add(
     // it initialised.
     unsafe {
         matmul_raw(
-            x,
-            m,
+            Lhs::rows(x, m, rhs.k, rhs.k, None),
             rhs,
             bias,
-            None,
             out.as_mut_ptr(),
             out_stride,
             threads,
@@ -307,13 +303,6 @@ pub fn matmul_to_vec(
     threads: usize,
 ) -> Vec<f32> {
     check_operands(x, m, rhs, bias);
-    if let Some(norm) = norm {
-        assert!(
-            norm.gamma.len() == rhs.k && norm.beta.len() == rhs.k,
-            "norm is not {} wide",
-            rhs.k
-        );
-    }
     let len = m * rhs.n;
     let mut out = Vec::with_capacity(len);
     if len > 0 {
@@ -321,11 +310,9 @@ pub fn matmul_to_vec(
         // `matmul_raw` writes every element of it before `set_len` exposes them.
         unsafe {
             matmul_raw(
-                x,
-                m,
+                Lhs::rows(x, m, rhs.k, rhs.k, norm),
                 rhs,
                 bias,
-                norm,
                 out.as_mut_ptr(),
                 rhs.n,
                 threads,
@@ -335,6 +322,41 @@ pub fn matmul_to_vec(
         }
     }
     out
+}
+
+/// The left operand of a product: m rows of k values, row i at `x[i * stride..]`, each
+/// LayerNormed as it is packed when `norm` is given.
+#[derive(Clone, Copy)]
+struct Lhs<'a> {
+    x: &'a [f32],
+    m: usize,
+    stride: usize,
+    norm: Option<RowNorm<'a>>,
+}
+
+impl<'a> Lhs<'a> {
+    /// `m` rows of `k` values of x at row stride `stride`.
+    ///
+    /// # Panics
+    /// If `x` is too short for them, or `norm` is not k wide.
+    fn rows(x: &'a [f32], m: usize, k: usize, stride: usize, norm: Option<RowNorm<'a>>) -> Self {
+        assert!(
+            m == 0 || (m - 1) * stride + k <= x.len(),
+            "x too short for {m}×{k} at stride {stride}"
+        );
+        if let Some(norm) = norm {
+            assert!(
+                norm.gamma.len() == k && norm.beta.len() == k,
+                "norm is not {k} wide"
+            );
+        }
+        Self { x, m, stride, norm }
+    }
+
+    /// Row `i`, `k` values.
+    fn row(&self, i: usize, k: usize) -> &'a [f32] {
+        &self.x[i * self.stride..][..k]
+    }
 }
 
 /// The shape checks shared by [`matmul`] and [`matmul_to_vec`].
@@ -350,20 +372,17 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
 ///
 /// # Safety
 /// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
-/// when `add_to_out`), and `x` and `bias` passed [`check_operands`] (and `norm` is k wide).
-#[allow(clippy::too_many_arguments)]
+/// when `add_to_out`); `bias`, if any, holds n values; `lhs` is k wide.
 unsafe fn matmul_raw(
-    x: &[f32],
-    m: usize,
+    lhs: Lhs,
     rhs: &PackedRhs,
     bias: Option<&[f32]>,
-    norm: Option<RowNorm>,
     out: *mut f32,
     ldc: usize,
     threads: usize,
     add_to_out: bool,
 ) {
-    let (n, k) = (rhs.n, rhs.k);
+    let (m, n, k) = (lhs.m, rhs.n, rhs.k);
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
@@ -382,11 +401,9 @@ unsafe fn matmul_raw(
         return;
     }
     let job = Job {
-        x,
-        m,
+        lhs,
         rhs,
         bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        norm,
         out: OutPtr(out),
         ldc,
         add_to_out,
@@ -433,12 +450,9 @@ unsafe impl Sync for OutPtr {}
 
 /// One matmul call's operands, validated by [`matmul`].
 struct Job<'a> {
-    x: &'a [f32],
-    m: usize,
+    lhs: Lhs<'a>,
     rhs: &'a PackedRhs,
     bias: *const f32,
-    /// LayerNorm applied to x's rows as they are packed.
-    norm: Option<RowNorm<'a>>,
     out: OutPtr,
     ldc: usize,
     /// The first k block adds onto the output instead of overwriting it.
@@ -469,7 +483,7 @@ impl Job<'_> {
 
     /// Computes output rows `rows` × panels `panels`.
     fn run(&self, rows: Range<usize>, panels: Range<usize>) {
-        debug_assert!(rows.end <= self.m);
+        debug_assert!(rows.end <= self.lhs.m);
         #[cfg(target_arch = "x86_64")]
         match &self.rhs.panels {
             Panels::F32(w) => self.run_f32(w.as_slice(), rows, panels),
@@ -515,8 +529,8 @@ impl Job<'_> {
         with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
                 for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                    let row = &self.x[i * k..][..k];
-                    match &self.norm {
+                    let row = self.lhs.row(i, k);
+                    match &self.lhs.norm {
                         Some(norm) => norm.apply(row, &mut dst[..k]),
                         None => dst[..k].copy_from_slice(row),
                     }
@@ -547,24 +561,35 @@ impl Job<'_> {
         let panel_len = pack::panel_len(k, Precision::Bf16);
         let ld = padded_stride(k, 32);
         // One normalised row at a time, when a LayerNorm comes first.
-        let mut normed = vec![0f32; if self.norm.is_some() { k } else { 0 }];
+        let mut normed = vec![0f32; if self.lhs.norm.is_some() { k } else { 0 }];
         with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
-                let round = |src: &[f32], rows: usize, dst: &mut [u16]| {
-                    assert!(src.len() >= rows * k && dst.len() >= rows * ld);
+                // Rounds `rows` rows of k at `src` (row stride `stride`) into `dst`.
+                let round = |src: &[f32], stride: usize, rows: usize, dst: &mut [u16]| {
+                    assert!(src.len() >= (rows - 1) * stride + k && dst.len() >= rows * ld);
                     // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds
-                    // `rows` rows of k, `dst` as many rows of ld >= k rounded up to even.
-                    unsafe { bf16::round_rows(src.as_ptr(), k, rows, k, dst.as_mut_ptr(), ld) };
+                    // `rows` rows of k at `stride`, `dst` as many rows of ld >= k rounded up
+                    // to even.
+                    unsafe {
+                        bf16::round_rows(src.as_ptr(), stride, rows, k, dst.as_mut_ptr(), ld)
+                    };
                 };
-                let x = &self.x[block.start * k..block.end * k];
-                match &self.norm {
+                match &self.lhs.norm {
                     Some(norm) => {
-                        for (row, dst) in x.chunks_exact(k).zip(buf.chunks_exact_mut(ld)) {
-                            norm.apply(row, &mut normed);
-                            round(&normed, 1, dst);
+                        for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
+                            norm.apply(self.lhs.row(i, k), &mut normed);
+                            round(&normed, k, 1, dst);
                         }
                     }
-                    None => round(x, block.len(), buf),
+                    None => {
+                        let stride = self.lhs.stride;
+                        round(
+                            &self.lhs.x[block.start * stride..],
+                            stride,
+                            block.len(),
+                            buf,
+                        )
+                    }
                 }
                 let a = buf.as_ptr();
                 self.for_each_strip(block.clone(), panels.clone(), KC_BF16, |s| {
