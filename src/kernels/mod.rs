@@ -14,7 +14,7 @@
 //!   Each row block of x is first copied (f32) or rounded (bf16) once into a per-thread
 //!   buffer whose row stride is padded by a cache line, so a strip's rows do not collide in
 //!   L1 sets (k = 3072 f32 is 12 KiB).
-//! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels.
+//! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels ([`job`]).
 //!
 //! Without avx512f and avx512bw (+avx512bf16 for bf16), and on other architectures,
 //! [`PackedRhs::pack`] returns `None` and the caller keeps its fallback path.
@@ -52,18 +52,15 @@ pub mod attention;
 mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod f32;
+#[cfg(target_arch = "x86_64")]
+mod job;
 mod pack;
 #[cfg(target_arch = "x86_64")]
 mod tile;
 
-use std::cell::RefCell;
-use std::ops::Range;
-
 use activations::RowNorm;
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
-#[cfg(target_arch = "x86_64")]
-use tile::OutTile;
 
 /// Rows of the microkernel tile.
 const MR: usize = 14;
@@ -400,273 +397,11 @@ unsafe fn matmul_raw(
         }
         return;
     }
-    let job = Job {
-        lhs,
-        rhs,
-        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-        out: OutPtr(out),
-        ldc,
-        add_to_out,
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        job::run(lhs, rhs, bias, (out, ldc), threads, add_to_out)
     };
-    let parts = split_work(m, pack::panel_count(n), threads.max(1));
-    match parts.as_slice() {
-        [(rows, panels)] => job.run(rows.clone(), panels.clone()),
-        _ => rayon::scope(|s| {
-            for (rows, panels) in &parts[1..] {
-                let job = &job;
-                s.spawn(move |_| job.run(rows.clone(), panels.clone()));
-            }
-            job.run(parts[0].0.clone(), parts[0].1.clone());
-        }),
-    }
-}
-
-/// Splits rows (in whole MR strips) over threads when there are enough of them, else panels.
-///
-/// One part per thread: each part streams all of W through the cache, so finer parts (for
-/// work stealing) cost memory bandwidth; 4 parts per thread made the image tower 20% slower.
-fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
-    let strips = m.div_ceil(MR);
-    if strips >= 2 * threads {
-        even_ranges(strips, threads)
-            .map(|s| (s.start * MR..(s.end * MR).min(m), 0..panels))
-            .collect()
-    } else {
-        even_ranges(panels, threads.min(panels))
-            .map(|p| (0..m, p))
-            .collect()
-    }
-}
-
-/// `count` items cut into `parts` contiguous ranges whose sizes differ by at most one.
-fn even_ranges(count: usize, parts: usize) -> impl Iterator<Item = Range<usize>> {
-    (0..parts).map(move |t| t * count / parts..(t + 1) * count / parts)
-}
-
-/// The output pointer, shared by threads that write disjoint tiles.
-struct OutPtr(*mut f32);
-// SAFETY: threads only write disjoint (row, panel) regions of the output, see `split_work`.
-unsafe impl Sync for OutPtr {}
-
-/// One matmul call's operands, validated by [`matmul`].
-struct Job<'a> {
-    lhs: Lhs<'a>,
-    rhs: &'a PackedRhs,
-    bias: *const f32,
-    out: OutPtr,
-    ldc: usize,
-    /// The first k block adds onto the output instead of overwriting it.
-    add_to_out: bool,
-}
-// SAFETY: `bias` is only read; `out` writes are disjoint per thread (see `OutPtr`).
-unsafe impl Sync for Job<'_> {}
-
-impl Job<'_> {
-    /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
-    #[cfg(target_arch = "x86_64")]
-    fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
-        let j0 = q * NR;
-        OutTile {
-            // SAFETY: i0 < m and j0 < n, checked against `out.len()` in `matmul`.
-            c: unsafe { self.out.0.add(i0 * self.ldc + j0) },
-            ldc: self.ldc,
-            cols: (self.rhs.n - j0).min(NR),
-            // SAFETY: j0 < n <= bias.len() when not null.
-            bias: if self.bias.is_null() || pc > 0 {
-                std::ptr::null()
-            } else {
-                unsafe { self.bias.add(j0) }
-            },
-            accumulate: pc > 0 || self.add_to_out,
-        }
-    }
-
-    /// Computes output rows `rows` × panels `panels`.
-    fn run(&self, rows: Range<usize>, panels: Range<usize>) {
-        debug_assert!(rows.end <= self.lhs.m);
-        #[cfg(target_arch = "x86_64")]
-        match &self.rhs.panels {
-            Panels::F32(w) => self.run_f32(w.as_slice(), rows, panels),
-            Panels::Bf16(w) => self.run_bf16(w.as_slice(), rows, panels),
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("no PackedRhs is made without the kernels ({rows:?}, {panels:?})")
-    }
-
-    /// Visits the strips of one row block × `panels` in cache-blocking order: column blocks
-    /// of NC_PANELS panels (the row block's output stays in L2 across k blocks), then k
-    /// blocks of `kc_max`, then strips of MR rows.
-    #[cfg(target_arch = "x86_64")]
-    fn for_each_strip(
-        &self,
-        block: Range<usize>,
-        panels: Range<usize>,
-        kc_max: usize,
-        mut visit: impl FnMut(Strip),
-    ) {
-        let k = self.rhs.k;
-        for col_block in panels.clone().step_by(NC_PANELS) {
-            let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
-            for pc in (0..k).step_by(kc_max) {
-                for i0 in block.clone().step_by(MR) {
-                    visit(Strip {
-                        i0,
-                        rows: (block.end - i0).min(MR),
-                        pc,
-                        kc: (k - pc).min(kc_max),
-                        panels: col_block.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn run_f32(&self, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
-        let k = self.rhs.k;
-        let panel_len = pack::panel_len(k, Precision::F32);
-        let ld = padded_stride(k, 16);
-        with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
-            for block in row_blocks(rows) {
-                for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                    let row = self.lhs.row(i, k);
-                    match &self.lhs.norm {
-                        Some(norm) => norm.apply(row, &mut dst[..k]),
-                        None => dst[..k].copy_from_slice(row),
-                    }
-                }
-                let a = buf.as_ptr();
-                self.for_each_strip(block.clone(), panels.clone(), KC_F32, |s| {
-                    let lhs = f32::LhsRows {
-                        // SAFETY: the strip's rows lie in the block, pc < k <= ld.
-                        a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
-                        lda: ld,
-                    };
-                    let kernel = f32::KERNELS[s.rows - 1];
-                    for q in s.panels {
-                        let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                        // SAFETY: the CPU has avx512f (checked when packing); the panel has kc
-                        // rows of NR from pc; lhs holds `rows` rows of kc; the out tile is in
-                        // bounds.
-                        unsafe { kernel(&lhs, panel, s.kc, &self.out_tile(s.i0, q, s.pc)) };
-                    }
-                });
-            }
-        });
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn run_bf16(&self, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
-        let k = self.rhs.k;
-        let panel_len = pack::panel_len(k, Precision::Bf16);
-        let ld = padded_stride(k, 32);
-        // One normalised row at a time, when a LayerNorm comes first.
-        let mut normed = vec![0f32; if self.lhs.norm.is_some() { k } else { 0 }];
-        with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
-            for block in row_blocks(rows) {
-                // Rounds `rows` rows of k at `src` (row stride `stride`) into `dst`.
-                let round = |src: &[f32], stride: usize, rows: usize, dst: &mut [u16]| {
-                    assert!(src.len() >= (rows - 1) * stride + k && dst.len() >= rows * ld);
-                    // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds
-                    // `rows` rows of k at `stride`, `dst` as many rows of ld >= k rounded up
-                    // to even.
-                    unsafe {
-                        bf16::round_rows(src.as_ptr(), stride, rows, k, dst.as_mut_ptr(), ld)
-                    };
-                };
-                match &self.lhs.norm {
-                    Some(norm) => {
-                        for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                            norm.apply(self.lhs.row(i, k), &mut normed);
-                            round(&normed, k, 1, dst);
-                        }
-                    }
-                    None => {
-                        let stride = self.lhs.stride;
-                        round(
-                            &self.lhs.x[block.start * stride..],
-                            stride,
-                            block.len(),
-                            buf,
-                        )
-                    }
-                }
-                let a = buf.as_ptr();
-                self.for_each_strip(block.clone(), panels.clone(), KC_BF16, |s| {
-                    let pairs = s.kc.div_ceil(2);
-                    let lhs = bf16::LhsRows {
-                        // SAFETY: the strip's rows lie in the block, pc < k <= ld.
-                        a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
-                        lda: ld,
-                    };
-                    let kernel = bf16::KERNELS[s.rows - 1];
-                    for q in s.panels {
-                        let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                        // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even);
-                        // lhs rows hold 2·pairs values from pc; the out tile is in bounds.
-                        unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
-                    }
-                });
-            }
-        });
-    }
-}
-
-/// Rows per row block: MC_STRIPS strips, whose 112×512 output block stays in L2 across k blocks.
-#[cfg(target_arch = "x86_64")]
-const ROW_BLOCK: usize = MR * MC_STRIPS;
-
-/// `rows` cut into row blocks of [`ROW_BLOCK`] rows (the last may be shorter).
-#[cfg(target_arch = "x86_64")]
-fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
-    let end = rows.end;
-    rows.step_by(ROW_BLOCK)
-        .map(move |start| start..(start + ROW_BLOCK).min(end))
-}
-
-/// A row stride of at least `k` (rounded up to `lanes`, a cache line of elements) plus one
-/// cache line, so the 14 rows of a strip fall into different L1 sets even when k·size is a
-/// multiple of 4 KiB (k = 3072 in f32).
-#[cfg(target_arch = "x86_64")]
-fn padded_stride(k: usize, lanes: usize) -> usize {
-    k.next_multiple_of(lanes) + lanes
-}
-
-#[cfg(target_arch = "x86_64")]
-thread_local! {
-    /// Each thread's copy of its current row block of x, reused across products.
-    static ROW_BLOCK_F32: RefCell<AlignedBuf<f32>> = RefCell::new(AlignedBuf::zeroed(0));
-    /// Each thread's current row block of x rounded to bf16.
-    static ROW_BLOCK_BF16: RefCell<AlignedBuf<u16>> = RefCell::new(AlignedBuf::zeroed(0));
-}
-
-/// Runs `f` on this thread's row-block buffer, grown to at least `len` elements.
-///
-/// x is copied (f32) or rounded (bf16) once per row block into it, instead of once per
-/// column block: the bf16 rounding of the image tower's fc1 input was done 6 times over.
-#[cfg(target_arch = "x86_64")]
-fn with_row_block<T: pack::Plain>(
-    key: &'static std::thread::LocalKey<RefCell<AlignedBuf<T>>>,
-    len: usize,
-    f: impl FnOnce(&mut [T]),
-) {
-    key.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            if buf.as_slice().len() < len {
-                *buf = AlignedBuf::zeroed(len);
-            }
-            f(&mut buf.as_mut_slice()[..len]);
-        }
-        // Not expected (a product does not run another on its own thread), but safe.
-        Err(_) => f(AlignedBuf::zeroed(len).as_mut_slice()),
-    });
-}
-
-/// One microkernel strip: output rows i0..i0+rows over `panels`, k block pc..pc+kc.
-struct Strip {
-    i0: usize,
-    rows: usize,
-    pc: usize,
-    kc: usize,
-    panels: Range<usize>,
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no PackedRhs is made without the kernels ({threads} threads, {add_to_out})")
 }
