@@ -1,14 +1,14 @@
 //! Multi-head scaled dot-product attention without a mask, on row-major f32 slices.
 //!
-//! One task per (sequence, head): `S = Q·Kᵀ`, a row softmax of `S·scale`, `O = S·V`, each
-//! product on one thread, the tasks handed out by rayon. Queries, keys and values are read
-//! in place from the projection outputs (a fused q;k;v matrix is three column ranges of one
-//! buffer), and each task writes its head's columns of the output in place: nothing is
-//! transposed or copied.
+//! One task per (sequence, head): `S = Q·Kᵀ`, a row softmax of `S·scale` (divided by the row
+//! sums only after the product with V), `O = S·V`, each product on one thread, the tasks
+//! handed out by rayon. Queries, keys and values are read in place from the projection
+//! outputs (a fused q;k;v matrix is three column ranges of one buffer), and each task writes
+//! its head's columns of the output in place: nothing is transposed or copied.
 
 use rayon::prelude::*;
 
-use super::activations::softmax_rows;
+use super::activations::exp_rows;
 use super::{matmul_raw, Lhs, PackedRhs, Precision};
 
 /// A `[batch, rows, ...]` activation holding one column block of `heads * dim` values per row.
@@ -126,6 +126,7 @@ fn attend_one(
     let q_start = q.start(seq, head, dim);
     let block = ROW_BLOCK.min(q.rows);
     let mut scores = vec![0f32; block * k.rows];
+    let mut sums = vec![0f32; block];
     for first in (0..q.rows).step_by(block) {
         let rows = block.min(q.rows - first);
         let scores = &mut scores[..rows * k.rows];
@@ -139,12 +140,20 @@ fn attend_one(
         );
         // SAFETY: `scores` holds rows × k.rows at row stride k.rows.
         unsafe { matmul_raw(queries, &keys, None, scores.as_mut_ptr(), k.rows, 1, false) };
-        softmax_rows(scores, k.rows, scale);
+        // The softmax's division waits for the output: 64 values a row instead of 577.
+        let sums = &mut sums[..rows];
+        exp_rows(scores, k.rows, scale, sums);
         let weights = Lhs::rows(scores, rows, k.rows, k.rows, None);
-        // SAFETY: rows first.. of this head's output lie in the region `attend` gave it.
+        // SAFETY: rows first.. of this head's output (`rows` rows of `dim` at stride out.1)
+        // lie in the region `attend` gave this task, which no other task touches.
         unsafe {
             let at = out.0.add(first * out.1);
             matmul_raw(weights, &values, None, at, out.1, 1, false);
+            for (r, sum) in sums.iter().enumerate() {
+                let row = std::slice::from_raw_parts_mut(at.add(r * out.1), dim);
+                let normaliser = 1.0 / sum;
+                row.iter_mut().for_each(|v| *v *= normaliser);
+            }
         }
     }
 }
