@@ -115,11 +115,19 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
     matmul(&x, m, &rhs, b.as_deref(), &mut out, ldc, threads);
     if out_pad == 0 {
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), None, threads);
+        let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), None, None, threads);
         assert_eq!(
             bits(&fresh),
             bits(&out),
             "matmul_to_vec differs from matmul"
+        );
+        // An epilogue sees every output element exactly once, after the last k block.
+        let doubled = matmul_to_vec(&x, m, &rhs, b.as_deref(), None, Some(double), threads);
+        let want: Vec<f32> = out.iter().map(|v| v * 2.0).collect();
+        assert_eq!(
+            bits(&doubled),
+            bits(&want),
+            "epilogue not applied once to each output"
         );
         // A LayerNorm applied while packing equals the product of the normalised rows.
         let (gamma, beta) = (rng.vec(k), rng.vec(k));
@@ -134,7 +142,7 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
         }
         let mut want = vec![0f32; m * n];
         matmul(&normed, m, &rhs, b.as_deref(), &mut want, n, threads);
-        let got = matmul_to_vec(&x, m, &rhs, b.as_deref(), Some(norm), threads);
+        let got = matmul_to_vec(&x, m, &rhs, b.as_deref(), Some(norm), None, threads);
         assert_eq!(bits(&got), bits(&want), "normed product differs");
     }
 
@@ -203,6 +211,11 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
             }
         }
     }
+}
+
+/// An epilogue whose result shows whether it ran once, never, or twice on an element.
+fn double(values: &mut [f32]) {
+    values.iter_mut().for_each(|v| *v *= 2.0);
 }
 
 fn edge_cases() -> Vec<Case> {
@@ -292,7 +305,7 @@ fn k_zero_gives_bias() {
     matmul(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
     assert_eq!(
-        matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), None, 2),
+        matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), None, None, 2),
         out
     );
     matmul_add(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);

@@ -51,6 +51,12 @@ pub fn gelu_tanh(values: &mut [f32]) {
         .for_each(|chunk| Arch::new().dispatch(GeluTanh(chunk)));
 }
 
+/// GELU with the tanh approximation, in place, on the calling thread (for short stretches,
+/// such as a product's epilogue).
+pub fn gelu_tanh_one_thread(values: &mut [f32]) {
+    Arch::new().dispatch(GeluTanh(values));
+}
+
 /// Softmax of `scale` times each `width`-long row of `values`, in place (`scale` > 0).
 pub fn softmax_rows(values: &mut [f32], width: usize, scale: f32) {
     Arch::new().dispatch(SoftmaxRows {

@@ -139,7 +139,18 @@ fn attend_one(
             None,
         );
         // SAFETY: `scores` holds rows × k.rows at row stride k.rows.
-        unsafe { matmul_raw(queries, &keys, None, scores.as_mut_ptr(), k.rows, 1, false) };
+        unsafe {
+            matmul_raw(
+                queries,
+                &keys,
+                None,
+                scores.as_mut_ptr(),
+                k.rows,
+                1,
+                false,
+                None,
+            )
+        };
         // The softmax's division waits for the output: 64 values a row instead of 577.
         let sums = &mut sums[..rows];
         exp_rows(scores, k.rows, scale, sums);
@@ -148,7 +159,7 @@ fn attend_one(
         // lie in the region `attend` gave this task, which no other task touches.
         unsafe {
             let at = out.0.add(first * out.1);
-            matmul_raw(weights, &values, None, at, out.1, 1, false);
+            matmul_raw(weights, &values, None, at, out.1, 1, false, None);
             for (r, sum) in sums.iter().enumerate() {
                 let row = std::slice::from_raw_parts_mut(at.add(r * out.1), dim);
                 let normaliser = 1.0 / sum;

@@ -23,6 +23,7 @@ pub(super) unsafe fn run(
     (out, ldc): (*mut f32, usize),
     threads: usize,
     add_to_out: bool,
+    epilogue: Option<fn(&mut [f32])>,
 ) {
     let (m, n) = (lhs.m, rhs.n);
     let job = Job {
@@ -32,6 +33,7 @@ pub(super) unsafe fn run(
         out: OutPtr(out),
         ldc,
         add_to_out,
+        epilogue,
     };
     let parts = split_work(m, pack::panel_count(n), threads.max(1));
     match parts.as_slice() {
@@ -82,6 +84,9 @@ struct Job<'a> {
     ldc: usize,
     /// The first k block adds onto the output instead of overwriting it.
     add_to_out: bool,
+    /// Applied in place to each stretch of an output row once its last k block is in, while
+    /// it is still in cache.
+    epilogue: Option<fn(&mut [f32])>,
 }
 // SAFETY: `bias` is only read; `out` writes are disjoint per thread (see `OutPtr`).
 unsafe impl Sync for Job<'_> {}
@@ -129,15 +134,35 @@ impl Job<'_> {
             let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
             for pc in (0..k).step_by(kc_max) {
                 for i0 in block.clone().step_by(MR) {
+                    let (rows, kc) = ((block.end - i0).min(MR), (k - pc).min(kc_max));
                     visit(Strip {
                         i0,
-                        rows: (block.end - i0).min(MR),
+                        rows,
                         pc,
-                        kc: (k - pc).min(kc_max),
+                        kc,
                         panels: col_block.clone(),
                     });
+                    if pc + kc == k {
+                        self.finish(i0..i0 + rows, &col_block);
+                    }
                 }
             }
+        }
+    }
+
+    /// Applies the epilogue to output `rows` × the columns of `panels`, all k blocks in.
+    fn finish(&self, rows: Range<usize>, panels: &Range<usize>) {
+        let Some(epilogue) = self.epilogue else {
+            return;
+        };
+        let j0 = panels.start * NR;
+        let cols = (panels.end * NR).min(self.rhs.n) - j0;
+        for i in rows {
+            // SAFETY: row i, columns j0..j0+cols lie in the output region and in this thread's
+            // part (parts are disjoint, see `split_work`); the kernels have written them.
+            let row =
+                unsafe { std::slice::from_raw_parts_mut(self.out.0.add(i * self.ldc + j0), cols) };
+            epilogue(row);
         }
     }
 

@@ -241,6 +241,7 @@ pub fn matmul(
             out_stride,
             threads,
             false,
+            None,
         )
     }
 }
@@ -280,6 +281,7 @@ pub fn matmul_add(
             out_stride,
             threads,
             true,
+            None,
         )
     }
 }
@@ -287,7 +289,8 @@ pub fn matmul_add(
 /// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
 /// (zeroing the outputs cost about 4% of the bf16 image tower). With `norm`, each row of x
 /// is LayerNormed as it is packed (x itself is left as it is), which saves the LayerNorm its
-/// own pass over memory.
+/// own pass over memory. `epilogue` (an activation) runs in place on each stretch of output
+/// row as soon as it is complete, while it is still in cache.
 ///
 /// # Panics
 /// If `x` or `bias` is too short for the shapes, or `norm` is not k wide.
@@ -297,6 +300,7 @@ pub fn matmul_to_vec(
     rhs: &PackedRhs,
     bias: Option<&[f32]>,
     norm: Option<RowNorm>,
+    epilogue: Option<fn(&mut [f32])>,
     threads: usize,
 ) -> Vec<f32> {
     check_operands(x, m, rhs, bias);
@@ -314,6 +318,7 @@ pub fn matmul_to_vec(
                 rhs.n,
                 threads,
                 false,
+                epilogue,
             );
             out.set_len(len);
         }
@@ -365,7 +370,7 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
 }
 
 /// Writes every element of the m×n output at `out` (row stride `ldc`); reads it only when
-/// `add_to_out`.
+/// `add_to_out`. `epilogue` then runs in place on every stretch of output row.
 ///
 /// # Safety
 /// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
@@ -378,6 +383,7 @@ unsafe fn matmul_raw(
     ldc: usize,
     threads: usize,
     add_to_out: bool,
+    epilogue: Option<fn(&mut [f32])>,
 ) {
     let (m, n, k) = (lhs.m, rhs.n, rhs.k);
     if k == 0 {
@@ -394,13 +400,17 @@ unsafe fn matmul_raw(
                     })
                 };
             }
+            if let Some(epilogue) = epilogue {
+                // SAFETY: row i of the output region, just written.
+                epilogue(unsafe { std::slice::from_raw_parts_mut(out.add(i * ldc), n) });
+            }
         }
         return;
     }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        job::run(lhs, rhs, bias, (out, ldc), threads, add_to_out)
+        job::run(lhs, rhs, bias, (out, ldc), threads, add_to_out, epilogue)
     };
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no PackedRhs is made without the kernels ({threads} threads, {add_to_out})")

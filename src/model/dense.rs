@@ -87,7 +87,8 @@ impl Dense {
                     weight,
                     bias,
                     norm,
-                    epilogue: activation.map(|_| activations::gelu_tanh as fn(&mut [f32])),
+                    epilogue: activation
+                        .map(|_| activations::gelu_tanh_one_thread as fn(&mut [f32])),
                 })
             }
             (Self::Packed { .. }, Some(other)) => {
@@ -139,7 +140,7 @@ struct Product<'a> {
     bias: &'a [f32],
     /// Applied to the input rows as they are packed.
     norm: Option<&'a Norm>,
-    /// Applied in place to the output.
+    /// Applied in place to each finished stretch of output row, on the product's threads.
     epilogue: Option<fn(&mut [f32])>,
 }
 
@@ -153,10 +154,8 @@ impl CustomOp1 for Product<'_> {
         let m = x.len() / self.weight.k();
         let threads = candle_core::utils::get_num_threads();
         let norm = self.norm.map(Norm::rows);
-        let mut out = kernels::matmul_to_vec(x, m, self.weight, Some(self.bias), norm, threads);
-        if let Some(epilogue) = self.epilogue {
-            epilogue(&mut out);
-        }
+        let bias = Some(self.bias);
+        let out = kernels::matmul_to_vec(x, m, self.weight, bias, norm, self.epilogue, threads);
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }
