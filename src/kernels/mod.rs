@@ -375,6 +375,7 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
 /// # Safety
 /// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
 /// when `add_to_out`); `bias`, if any, holds n values; `lhs` is k wide.
+#[allow(clippy::too_many_arguments)]
 unsafe fn matmul_raw(
     lhs: Lhs,
     rhs: &PackedRhs,
