@@ -29,7 +29,7 @@ pub(super) unsafe fn run(
     let job = Job {
         lhs,
         rhs,
-        bias: bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        bias,
         out: OutPtr(out),
         ldc,
         add_to_out,
@@ -75,11 +75,11 @@ struct OutPtr(*mut f32);
 // SAFETY: threads only write disjoint (row, panel) regions of the output, see `split_work`.
 unsafe impl Sync for OutPtr {}
 
-/// One matmul call's operands, validated by [`matmul`].
+/// One product's operands, validated by the public functions of [`super`].
 struct Job<'a> {
     lhs: Lhs<'a>,
     rhs: &'a PackedRhs,
-    bias: *const f32,
+    bias: Option<&'a [f32]>,
     out: OutPtr,
     ldc: usize,
     /// The first k block adds onto the output instead of overwriting it.
@@ -88,23 +88,19 @@ struct Job<'a> {
     /// it is still in cache.
     epilogue: Option<fn(&mut [f32])>,
 }
-// SAFETY: `bias` is only read; `out` writes are disjoint per thread (see `OutPtr`).
-unsafe impl Sync for Job<'_> {}
 
 impl Job<'_> {
     /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
     fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
         let j0 = q * NR;
         OutTile {
-            // SAFETY: i0 < m and j0 < n, checked against `out.len()` in `matmul`.
+            // SAFETY: i0 < m and j0 < n: inside the output region (`run`'s contract).
             c: unsafe { self.out.0.add(i0 * self.ldc + j0) },
             ldc: self.ldc,
             cols: (self.rhs.n - j0).min(NR),
-            // SAFETY: j0 < n <= bias.len() when not null.
-            bias: if self.bias.is_null() || pc > 0 {
-                std::ptr::null()
-            } else {
-                unsafe { self.bias.add(j0) }
+            bias: match self.bias {
+                Some(bias) if pc == 0 => bias[j0..].as_ptr(),
+                _ => std::ptr::null(),
             },
             accumulate: pc > 0 || self.add_to_out,
         }

@@ -221,29 +221,7 @@ pub fn matmul(
     out_stride: usize,
     threads: usize,
 ) {
-    let n = rhs.n;
-    check_operands(x, m, rhs, bias);
-    assert!(out_stride >= n, "out_stride {out_stride} < n {n}");
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        out.len() >= (m - 1) * out_stride + n,
-        "out too short for {m}×{n}"
-    );
-    // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above).
-    unsafe {
-        matmul_raw(
-            Lhs::rows(x, m, rhs.k, rhs.k, None),
-            rhs,
-            bias,
-            out.as_mut_ptr(),
-            out_stride,
-            threads,
-            false,
-            None,
-        )
-    }
+    into_slice(x, m, rhs, bias, out, out_stride, threads, false);
 }
 
 /// out[i, j] += sum_p x[i, p] * W[j, p] (+ bias[j]): [`matmul`] added onto what `out` holds
@@ -260,8 +238,24 @@ pub fn matmul_add(
     out_stride: usize,
     threads: usize,
 ) {
+    into_slice(x, m, rhs, bias, out, out_stride, threads, true);
+}
+
+/// [`matmul`] (or, with `add_to_out`, [`matmul_add`]) after checking the output's size.
+#[allow(clippy::too_many_arguments)]
+fn into_slice(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    out_stride: usize,
+    threads: usize,
+    add_to_out: bool,
+) {
     let n = rhs.n;
-    check_operands(x, m, rhs, bias);
+    check_bias(rhs, bias);
+    let lhs = Lhs::rows(x, m, rhs.k, rhs.k, None);
     assert!(out_stride >= n, "out_stride {out_stride} < n {n}");
     if m == 0 || n == 0 {
         return;
@@ -274,13 +268,13 @@ pub fn matmul_add(
     // it initialised.
     unsafe {
         matmul_raw(
-            Lhs::rows(x, m, rhs.k, rhs.k, None),
+            lhs,
             rhs,
             bias,
             out.as_mut_ptr(),
             out_stride,
             threads,
-            true,
+            add_to_out,
             None,
         )
     }
@@ -303,7 +297,8 @@ pub fn matmul_to_vec(
     epilogue: Option<fn(&mut [f32])>,
     threads: usize,
 ) -> Vec<f32> {
-    check_operands(x, m, rhs, bias);
+    check_bias(rhs, bias);
+    let lhs = Lhs::rows(x, m, rhs.k, rhs.k, norm);
     let len = m * rhs.n;
     let mut out = Vec::with_capacity(len);
     if len > 0 {
@@ -311,7 +306,7 @@ pub fn matmul_to_vec(
         // `matmul_raw` writes every element of it before `set_len` exposes them.
         unsafe {
             matmul_raw(
-                Lhs::rows(x, m, rhs.k, rhs.k, norm),
+                lhs,
                 rhs,
                 bias,
                 out.as_mut_ptr(),
@@ -361,9 +356,8 @@ impl<'a> Lhs<'a> {
     }
 }
 
-/// The shape checks shared by [`matmul`] and [`matmul_to_vec`].
-fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
-    assert!(x.len() >= m * rhs.k, "x too short for {m}×{}", rhs.k);
+/// Checks that `bias`, if any, covers the n outputs (x is checked by [`Lhs::rows`]).
+fn check_bias(rhs: &PackedRhs, bias: Option<&[f32]>) {
     if let Some(b) = bias {
         assert!(b.len() >= rhs.n, "bias shorter than n");
     }
@@ -374,7 +368,7 @@ fn check_operands(x: &[f32], m: usize, rhs: &PackedRhs, bias: Option<&[f32]>) {
 ///
 /// # Safety
 /// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
-/// when `add_to_out`); `bias`, if any, holds n values; `lhs` is k wide.
+/// when `add_to_out`); `bias`, if any, holds n values (see [`check_bias`]); `lhs` is k wide.
 #[allow(clippy::too_many_arguments)]
 unsafe fn matmul_raw(
     lhs: Lhs,

@@ -122,15 +122,7 @@ impl Dense {
 
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Packed { weight, bias } => x.contiguous()?.apply_op1_no_bwd(&Product {
-                weight,
-                bias,
-                norm: None,
-                epilogue: None,
-            }),
-            Self::Candle(linear) => linear.forward(x),
-        }
+        self.forward_with(x, None, None)
     }
 }
 
