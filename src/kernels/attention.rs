@@ -6,6 +6,8 @@
 //! outputs (a fused q;k;v matrix is three column ranges of one buffer), and each task writes
 //! its head's columns of the output in place: nothing is transposed or copied.
 
+use std::cell::RefCell;
+
 use rayon::prelude::*;
 
 use super::activations::exp_rows;
@@ -122,14 +124,54 @@ fn attend_one(
     let v_start = v.start(seq, head, dim);
     let values = PackedRhs::pack(&v.data[v_start..], dim, v.rows, 1, v.row_stride, precision)
         .expect("checked by attend");
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => attend_blocks(q, &keys, &values, dim, (seq, head), &mut scratch, out),
+        // Not expected (a task does not run another on its own thread), but safe.
+        Err(_) => attend_blocks(
+            q,
+            &keys,
+            &values,
+            dim,
+            (seq, head),
+            &mut Scratch::default(),
+            out,
+        ),
+    });
+}
+
+/// Each thread's working memory for its (sequence, head) tasks, kept across tasks and calls:
+/// a fresh 258 KB block of scores per task cost page faults.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    sums: Vec<f32>,
+    /// The softmax's weights in bf16, for the bf16 product with V.
+    weights: Vec<u16>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The query rows of one head in blocks of [`ROW_BLOCK`]: scores, softmax, product with V.
+fn attend_blocks(
+    q: Heads,
+    keys: &PackedRhs,
+    values: &PackedRhs,
+    dim: usize,
+    (seq, head): (usize, usize),
+    scratch: &mut Scratch,
+    out: (*mut f32, usize),
+) {
+    let key_rows = keys.n();
     let scale = (dim as f32).powf(-0.5);
     let q_start = q.start(seq, head, dim);
     let block = ROW_BLOCK.min(q.rows);
-    let mut scores = vec![0f32; block * k.rows];
-    let mut sums = vec![0f32; block];
+    grow(&mut scratch.scores, block * key_rows);
+    grow(&mut scratch.sums, block);
     for first in (0..q.rows).step_by(block) {
         let rows = block.min(q.rows - first);
-        let scores = &mut scores[..rows * k.rows];
+        let scores = &mut scratch.scores[..rows * key_rows];
         // S = Q·Kᵀ, read from the projection output in place (row stride q.row_stride).
         let queries = Lhs::rows(
             &q.data[q_start + first * q.row_stride..],
@@ -138,41 +180,83 @@ fn attend_one(
             q.row_stride,
             None,
         );
-        // SAFETY: `scores` holds rows × k.rows at row stride k.rows.
+        // SAFETY: `scores` holds rows × key_rows at row stride key_rows.
         unsafe {
             matmul_raw(
                 queries,
-                &keys,
+                keys,
                 None,
                 scores.as_mut_ptr(),
-                k.rows,
+                key_rows,
                 1,
                 false,
                 None,
             )
         };
-        // The softmax's division waits for the output: 64 values a row instead of 577.
-        let sums = &mut sums[..rows];
-        exp_rows(scores, k.rows, scale, sums);
-        let weights = Lhs::rows(scores, rows, k.rows, k.rows, None);
         // SAFETY: rows first.. of this head's output (`rows` rows of `dim` at stride out.1)
         // lie in the region `attend` gave this task, which no other task touches.
-        unsafe {
-            let at = out.0.add(first * out.1);
-            matmul_raw(weights, &values, None, at, out.1, 1, false, None);
-            for (r, sum) in sums.iter().enumerate() {
-                let row = std::slice::from_raw_parts_mut(at.add(r * out.1), dim);
-                let normaliser = 1.0 / sum;
-                row.iter_mut().for_each(|v| *v *= normaliser);
-            }
+        let at = unsafe { out.0.add(first * out.1) };
+        let sums = &mut scratch.sums[..rows];
+        let weights = &mut scratch.weights;
+        // SAFETY: as just said, `at` addresses `rows` rows of `dim` at stride out.1.
+        unsafe { weights_times_values(scores, scale, values, sums, weights, (at, out.1)) };
+        for (r, sum) in sums.iter().enumerate() {
+            // SAFETY: row r of the block just written (see above).
+            let row = unsafe { std::slice::from_raw_parts_mut(at.add(r * out.1), dim) };
+            let normaliser = 1.0 / sum;
+            row.iter_mut().for_each(|v| *v *= normaliser);
         }
     }
+}
+
+/// Grows `buf` to at least `len` elements (never shrinks it).
+fn grow<T: Copy + Default>(buf: &mut Vec<T>, len: usize) {
+    if buf.len() < len {
+        buf.resize(len, T::default());
+    }
+}
+
+/// The softmax of `scale` times the score rows (V's `k` wide) times V, before the softmax's
+/// division, written to `out`; each row's sum of weights goes to `sums`. The division waits
+/// for the output: 64 values a row instead of 577. `weights` is working memory.
+///
+/// # Safety
+/// `out.0` addresses `sums.len()` rows of `values.n()` writable f32s at row stride `out.1`;
+/// the CPU has the kernels for the precision of `values`.
+unsafe fn weights_times_values(
+    scores: &mut [f32],
+    scale: f32,
+    values: &PackedRhs,
+    sums: &mut [f32],
+    weights: &mut Vec<u16>,
+    out: (*mut f32, usize),
+) {
+    let keys = values.k();
+    #[cfg(target_arch = "x86_64")]
+    if values.precision() == Precision::Bf16 {
+        // The weights go straight to bf16, the form the product reads.
+        let ld = super::job::padded_stride(keys, 32);
+        grow(weights, sums.len() * ld);
+        let rows = scores.chunks_exact(keys).zip(weights.chunks_exact_mut(ld));
+        for ((scores, weights), sum) in rows.zip(&mut *sums) {
+            // SAFETY: the CPU has the bf16 kernels (this function's contract).
+            *sum = unsafe { super::bf16::exp_row_to_bf16(scores, scale, weights) };
+        }
+        // SAFETY: `weights` holds the rows, each zero-padded to even; `out` as promised.
+        unsafe { super::job::rounded_rows_times(weights, ld, sums.len(), values, out) };
+        return;
+    }
+    let _ = weights;
+    exp_rows(scores, keys, scale, sums);
+    let weights = Lhs::rows(scores, sums.len(), keys, keys, None);
+    // SAFETY: `out` as promised; the CPU has the kernels for `values`.
+    unsafe { matmul_raw(weights, values, None, out.0, out.1, 1, false, None) };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::cpu_supports;
+    use crate::kernels::{bf16_to_f32, cpu_supports, f32_to_bf16};
 
     /// Deterministic values in [-2, 2].
     fn values(n: usize, seed: usize) -> Vec<f32> {
@@ -216,51 +300,76 @@ mod tests {
         out
     }
 
-    fn check(batch: usize, q_rows: usize, k_rows: usize, threads: usize) {
+    /// Attention of `precision` against the definition. For bf16 the definition is computed
+    /// on q, k and v rounded to bf16 (as the kernels round them), so what is left is the
+    /// rounding of the softmax's weights (2^-8 relative at most) and its exponential's error.
+    fn check(precision: Precision, batch: usize, q_rows: usize, k_rows: usize, threads: usize) {
         let shape = AttentionShape {
             batch,
             heads: 3,
             dim: 16,
         };
         let width = shape.heads * shape.dim;
+        let tolerance = match precision {
+            Precision::F32 => 1e-5,
+            Precision::Bf16 => 5e-3,
+        };
+        let rounded = |x: f32| match precision {
+            Precision::F32 => x,
+            Precision::Bf16 => bf16_to_f32(f32_to_bf16(x)),
+        };
         // Self-attention reads q;k;v side by side from one buffer, as the encoder does.
         let qkv = values(batch * k_rows * 3 * width, 1);
         let own_q = values(batch * q_rows * width, 2);
-        let kv = |offset| Heads {
-            data: &qkv,
-            rows: k_rows,
-            row_stride: 3 * width,
-            offset,
+        let (qkv_rounded, own_q_rounded): (Vec<f32>, Vec<f32>) = (
+            qkv.iter().map(|&x| rounded(x)).collect(),
+            own_q.iter().map(|&x| rounded(x)).collect(),
+        );
+        let operands = |qkv, own_q| {
+            let kv = |offset| Heads {
+                data: qkv,
+                rows: k_rows,
+                row_stride: 3 * width,
+                offset,
+            };
+            let q = if q_rows == k_rows {
+                kv(0)
+            } else {
+                Heads {
+                    data: own_q,
+                    rows: q_rows,
+                    row_stride: width,
+                    offset: 0,
+                }
+            };
+            (q, kv(width), kv(2 * width))
         };
-        let q = if q_rows == k_rows {
-            kv(0)
-        } else {
-            Heads {
-                data: &own_q,
-                rows: q_rows,
-                row_stride: width,
-                offset: 0,
-            }
-        };
-        let (k, v) = (kv(width), kv(2 * width));
+        let (q, k, v) = operands(&qkv, &own_q);
         let mut out = vec![0f32; batch * q_rows * width];
-        assert!(attend(shape, q, k, v, Precision::F32, &mut out, threads));
+        assert!(attend(shape, q, k, v, precision, &mut out, threads));
+        let (q, k, v) = operands(&qkv_rounded, &own_q_rounded);
+        let mut worst = 0f32;
         for (got, want) in out.iter().zip(naive(shape, q, k, v)) {
-            assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+            assert!((got - want).abs() < tolerance, "{got} vs {want}");
+            worst = worst.max((got - want).abs());
         }
+        eprintln!("{precision} {batch}×{q_rows}×{k_rows}: worst {worst:e}");
     }
 
     #[test]
     fn matches_the_definition() {
-        if !cpu_supports(Precision::F32) {
-            eprintln!("skipped: no AVX-512 kernels on this CPU");
-            return;
+        for precision in [Precision::F32, Precision::Bf16] {
+            if !cpu_supports(precision) {
+                eprintln!("skipped {precision}: no AVX-512 kernels on this CPU");
+                continue;
+            }
+            check(precision, 1, 9, 9, 1);
+            check(precision, 2, 17, 17, 2);
+            check(precision, 3, 1, 33, 2);
+            check(precision, 1, 65, 65, 4);
+            check(precision, 1, 250, 250, 2);
+            check(precision, 2, 1, 250, 2);
+            check(precision, 1, 577, 577, 2);
         }
-        check(1, 9, 9, 1);
-        check(2, 17, 17, 2);
-        check(3, 1, 33, 2);
-        check(1, 65, 65, 4);
-        check(1, 250, 250, 2);
-        check(2, 1, 250, 2);
     }
 }

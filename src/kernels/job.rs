@@ -264,7 +264,7 @@ fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
 /// A row stride of at least `k` (rounded up to `lanes`, a cache line of elements) plus one
 /// cache line, so the 14 rows of a strip fall into different L1 sets even when k·size is a
 /// multiple of 4 KiB (k = 3072 in f32).
-fn padded_stride(k: usize, lanes: usize) -> usize {
+pub(super) fn padded_stride(k: usize, lanes: usize) -> usize {
     k.next_multiple_of(lanes) + lanes
 }
 
@@ -303,4 +303,53 @@ struct Strip {
     pc: usize,
     kc: usize,
     panels: Range<usize>,
+}
+
+/// out (m×n at row stride `ldc`) = a·Wᵀ for `m` rows of x already rounded to bf16, on the
+/// calling thread: attention's softmax writes its weights in bf16 for the product with V,
+/// so nothing rounds them a second time.
+///
+/// # Safety
+/// The CPU supports avx512f and avx512bf16; `rhs` is bf16 with k > 0; `a` holds `m` rows at
+/// row stride `lda` (even) of k values rounded up to even (the pad zero); `out` addresses m
+/// rows of n writable f32s at row stride `ldc` >= n.
+pub(super) unsafe fn rounded_rows_times(
+    a: &[u16],
+    lda: usize,
+    m: usize,
+    rhs: &PackedRhs,
+    out: (*mut f32, usize),
+) {
+    let Panels::Bf16(w) = &rhs.panels else {
+        unreachable!("a bf16 right-hand side (this function's contract)")
+    };
+    let (n, k) = (rhs.n, rhs.k);
+    assert!(m == 0 || a.len() >= (m - 1) * lda + k.next_multiple_of(2));
+    let panel_len = pack::panel_len(k, Precision::Bf16);
+    let w = w.as_slice();
+    for pc in (0..k).step_by(KC_BF16) {
+        let pairs = (k - pc).min(KC_BF16).div_ceil(2);
+        for i0 in (0..m).step_by(MR) {
+            let rows = (m - i0).min(MR);
+            let lhs = bf16::LhsRows {
+                a: a[i0 * lda + pc..].as_ptr(),
+                lda,
+            };
+            for q in 0..pack::panel_count(n) {
+                let j0 = q * NR;
+                let tile = OutTile {
+                    // SAFETY: i0 < m and j0 < n: inside the output (this function's contract).
+                    c: unsafe { out.0.add(i0 * out.1 + j0) },
+                    ldc: out.1,
+                    cols: (n - j0).min(NR),
+                    bias: std::ptr::null(),
+                    accumulate: pc > 0,
+                };
+                let panel = w[q * panel_len + pc * NR..].as_ptr();
+                // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even); the lhs
+                // rows hold 2·pairs values from pc (checked above); the tile is in bounds.
+                unsafe { bf16::KERNELS[rows - 1](&lhs, panel, pairs, &tile) };
+            }
+        }
+    }
 }
