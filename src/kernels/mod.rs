@@ -59,6 +59,8 @@ mod pack;
 mod tile;
 
 use activations::RowNorm;
+#[cfg(target_arch = "x86_64")]
+pub use bf16::gelu_tanh_for_bf16;
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
 
