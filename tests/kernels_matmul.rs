@@ -1,10 +1,11 @@
-//! Correctness of `kernels::matmul`, `matmul_add` and `matmul_to_vec` (with and without a
+//! Correctness of `kernels::matmul`, `matmul_add`, `matmul_add_to_vec` and `matmul_to_vec` (with and without a
 //! LayerNorm applied while packing) against a naive f64 reference over edge-case shapes,
 //! strides, bias, padded output rows and thread counts, in f32 and bf16.
 
 use siglip_server::kernels::activations::RowNorm;
 use siglip_server::kernels::{
-    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_add, matmul_to_vec, PackedRhs, Precision,
+    bf16_to_f32, cpu_supports, f32_to_bf16, matmul, matmul_add, matmul_add_to_vec, matmul_to_vec,
+    PackedRhs, Precision,
 };
 
 /// Deterministic values in [-1, 1).
@@ -113,8 +114,8 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
         row[n..].fill(7.0);
     }
     matmul(&x, m, &rhs, b.as_deref(), &mut out, ldc, threads);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     if out_pad == 0 {
-        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let fresh = matmul_to_vec(&x, m, &rhs, b.as_deref(), None, None, threads);
         assert_eq!(
             bits(&fresh),
@@ -150,6 +151,15 @@ fn check(case: &Case, precision: Precision, rng: &mut Rng) {
     let residual = rng.vec(m * ldc);
     let mut added = residual.clone();
     matmul_add(&x, m, &rhs, b.as_deref(), &mut added, ldc, threads);
+    if ldc == n {
+        // Reading the residual from its own buffer is the same sum, bit for bit.
+        let fresh = matmul_add_to_vec(&x, m, &rhs, b.as_deref(), &residual, threads);
+        assert_eq!(
+            bits(&fresh),
+            bits(&added),
+            "matmul_add_to_vec differs from matmul_add"
+        );
+    }
 
     let exact = reference(&x, &dense, b.as_deref(), m, k, n);
     let rounded = match precision {
@@ -307,6 +317,11 @@ fn k_zero_gives_bias() {
     assert_eq!(
         matmul_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), None, None, 2),
         out
+    );
+    let residual = [0.5, 0.0, -1.0, 2.0, 0.0, 0.0];
+    assert_eq!(
+        matmul_add_to_vec(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &residual, 2),
+        [1.5, 2.0, 2.0, 3.0, 2.0, 3.0]
     );
     matmul_add(&[], 2, &rhs, Some(&[1.0, 2.0, 3.0]), &mut out, 3, 2);
     assert_eq!(out, [2.0, 4.0, 6.0, 2.0, 4.0, 6.0]);

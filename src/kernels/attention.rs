@@ -189,7 +189,7 @@ fn attend_blocks(
                 scores.as_mut_ptr(),
                 key_rows,
                 1,
-                false,
+                None,
                 None,
             )
         };
@@ -250,7 +250,7 @@ unsafe fn weights_times_values(
     exp_rows(scores, keys, scale, sums);
     let weights = Lhs::rows(scores, sums.len(), keys, keys, None);
     // SAFETY: `out` as promised; the CPU has the kernels for `values`.
-    unsafe { matmul_raw(weights, values, None, out.0, out.1, 1, false, None) };
+    unsafe { matmul_raw(weights, values, None, out.0, out.1, 1, None, None) };
 }
 
 #[cfg(test)]

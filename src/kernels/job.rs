@@ -9,7 +9,8 @@ use std::ops::Range;
 use super::pack::{self, AlignedBuf};
 use super::tile::OutTile;
 use super::{
-    bf16, f32, Lhs, PackedRhs, Panels, Precision, KC_BF16, KC_F32, MC_STRIPS, MR, NC_PANELS, NR,
+    bf16, f32, Lhs, PackedRhs, Panels, Precision, Residual, KC_BF16, KC_F32, MC_STRIPS, MR,
+    NC_PANELS, NR,
 };
 
 /// Runs the product on `threads` threads of the rayon pool (0 and 1: the calling thread).
@@ -22,7 +23,7 @@ pub(super) unsafe fn run(
     bias: Option<&[f32]>,
     (out, ldc): (*mut f32, usize),
     threads: usize,
-    add_to_out: bool,
+    residual: Option<Residual>,
     epilogue: Option<fn(&mut [f32])>,
 ) {
     let (m, n) = (lhs.m, rhs.n);
@@ -32,7 +33,7 @@ pub(super) unsafe fn run(
         bias,
         out: OutPtr(out),
         ldc,
-        add_to_out,
+        residual,
         epilogue,
     };
     let parts = split_work(m, pack::panel_count(n), threads.max(1));
@@ -82,8 +83,8 @@ struct Job<'a> {
     bias: Option<&'a [f32]>,
     out: OutPtr,
     ldc: usize,
-    /// The first k block adds onto the output instead of overwriting it.
-    add_to_out: bool,
+    /// What the first k block adds onto (it may be the output itself).
+    residual: Option<Residual>,
     /// Applied in place to each stretch of an output row once its last k block is in, while
     /// it is still in cache.
     epilogue: Option<fn(&mut [f32])>,
@@ -93,16 +94,24 @@ impl Job<'_> {
     /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
     fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
         let j0 = q * NR;
+        // SAFETY: i0 < m and j0 < n: inside the output region (`run`'s contract).
+        let c = unsafe { self.out.0.add(i0 * self.ldc + j0) };
+        let (addend, ld_addend) = match self.residual {
+            _ if pc > 0 => (c.cast_const(), self.ldc),
+            // SAFETY: (i0, j0) lies in the residual's m×n region (`run`'s contract).
+            Some(r) => (unsafe { r.at.add(i0 * r.stride + j0) }, r.stride),
+            None => (std::ptr::null(), 0),
+        };
         OutTile {
-            // SAFETY: i0 < m and j0 < n: inside the output region (`run`'s contract).
-            c: unsafe { self.out.0.add(i0 * self.ldc + j0) },
+            c,
             ldc: self.ldc,
             cols: (self.rhs.n - j0).min(NR),
             bias: match self.bias {
                 Some(bias) if pc == 0 => bias[j0..].as_ptr(),
                 _ => std::ptr::null(),
             },
-            accumulate: pc > 0 || self.add_to_out,
+            addend,
+            ld_addend,
         }
     }
 
@@ -337,13 +346,15 @@ pub(super) unsafe fn rounded_rows_times(
             };
             for q in 0..pack::panel_count(n) {
                 let j0 = q * NR;
+                // SAFETY: i0 < m and j0 < n: inside the output (this function's contract).
+                let c = unsafe { out.0.add(i0 * out.1 + j0) };
                 let tile = OutTile {
-                    // SAFETY: i0 < m and j0 < n: inside the output (this function's contract).
-                    c: unsafe { out.0.add(i0 * out.1 + j0) },
+                    c,
                     ldc: out.1,
                     cols: (n - j0).min(NR),
                     bias: std::ptr::null(),
-                    accumulate: pc > 0,
+                    addend: if pc > 0 { c } else { std::ptr::null() },
+                    ld_addend: out.1,
                 };
                 let panel = w[q * panel_len + pc * NR..].as_ptr();
                 // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even); the lhs

@@ -266,20 +266,14 @@ fn into_slice(
         out.len() >= (m - 1) * out_stride + n,
         "out too short for {m}×{n}"
     );
+    let out = out.as_mut_ptr();
+    let residual = add_to_out.then_some(Residual {
+        at: out,
+        stride: out_stride,
+    });
     // SAFETY: `out` holds the m×n region at row stride `out_stride` (checked above), all of
-    // it initialised.
-    unsafe {
-        matmul_raw(
-            lhs,
-            rhs,
-            bias,
-            out.as_mut_ptr(),
-            out_stride,
-            threads,
-            add_to_out,
-            None,
-        )
-    }
+    // it initialised; the residual is that same region.
+    unsafe { matmul_raw(lhs, rhs, bias, out, out_stride, threads, residual, None) }
 }
 
 /// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
@@ -314,7 +308,7 @@ pub fn matmul_to_vec(
                 out.as_mut_ptr(),
                 rhs.n,
                 threads,
-                false,
+                None,
                 epilogue,
             );
             out.set_len(len);
@@ -322,6 +316,67 @@ pub fn matmul_to_vec(
     }
     out
 }
+
+/// `residual + x·Wᵀ + bias` into a new m×n row-major vector: the residual connection of
+/// [`matmul_add`] without first copying the residual to the output (the output tiles read
+/// it as they are stored).
+///
+/// # Panics
+/// If `x`, `bias` or `residual` (m×n, contiguous) is too short for the shapes.
+pub fn matmul_add_to_vec(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    residual: &[f32],
+    threads: usize,
+) -> Vec<f32> {
+    check_bias(rhs, bias);
+    let lhs = Lhs::rows(x, m, rhs.k, rhs.k, None);
+    let len = m * rhs.n;
+    assert!(
+        residual.len() >= len,
+        "residual too short for {m}×{}",
+        rhs.n
+    );
+    let residual = Residual {
+        at: residual.as_ptr(),
+        stride: rhs.n,
+    };
+    let mut out = Vec::with_capacity(len);
+    if len > 0 {
+        // SAFETY: the vector's capacity holds the m×n region at row stride n, and
+        // `matmul_raw` writes every element of it before `set_len` exposes them; the residual
+        // holds m×n values (checked above).
+        unsafe {
+            matmul_raw(
+                lhs,
+                rhs,
+                bias,
+                out.as_mut_ptr(),
+                rhs.n,
+                threads,
+                Some(residual),
+                None,
+            );
+            out.set_len(len);
+        }
+    }
+    out
+}
+
+/// A matrix a product adds onto: its m×n region at `at`, row stride `stride` (it may be the
+/// output itself).
+#[derive(Clone, Copy)]
+struct Residual {
+    at: *const f32,
+    stride: usize,
+}
+// SAFETY: only read, by the threads of one product, while the product runs (within the
+// lifetime of the slice it came from); where it is the output itself, each thread reads
+// only the elements it writes.
+unsafe impl Sync for Residual {}
+unsafe impl Send for Residual {}
 
 /// The left operand of a product: m rows of k values, row i at `x[i * stride..]`, each
 /// LayerNormed as it is packed when `norm` is given.
@@ -365,12 +420,13 @@ fn check_bias(rhs: &PackedRhs, bias: Option<&[f32]>) {
     }
 }
 
-/// Writes every element of the m×n output at `out` (row stride `ldc`); reads it only when
-/// `add_to_out`. `epilogue` then runs in place on every stretch of output row.
+/// Writes every element of the m×n output at `out` (row stride `ldc`), adding `residual` if
+/// given. `epilogue` then runs in place on every stretch of output row.
 ///
 /// # Safety
-/// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n (initialised
-/// when `add_to_out`); `bias`, if any, holds n values (see [`check_bias`]); `lhs` is k wide.
+/// m, n > 0; `out` addresses m rows of n writable f32s at row stride `ldc` >= n; `residual`,
+/// if any, m rows of n readable ones (it may be `out` itself, initialised); `bias`, if any,
+/// holds n values (see [`check_bias`]); `lhs` is k wide.
 #[allow(clippy::too_many_arguments)]
 unsafe fn matmul_raw(
     lhs: Lhs,
@@ -379,22 +435,19 @@ unsafe fn matmul_raw(
     out: *mut f32,
     ldc: usize,
     threads: usize,
-    add_to_out: bool,
+    residual: Option<Residual>,
     epilogue: Option<fn(&mut [f32])>,
 ) {
     let (m, n, k) = (lhs.m, rhs.n, rhs.k);
     if k == 0 {
         for i in 0..m {
             for j in 0..n {
-                let at = i * ldc + j;
                 let bias = bias.map_or(0.0, |b| b[j]);
-                // SAFETY: (i, j) lies in the output region (this function's contract).
+                // SAFETY: (i, j) lies in the output and residual regions (this function's
+                // contract).
                 unsafe {
-                    out.add(at).write(if add_to_out {
-                        *out.add(at) + bias
-                    } else {
-                        bias
-                    })
+                    let held = residual.map_or(0.0, |r| *r.at.add(i * r.stride + j));
+                    out.add(i * ldc + j).write(held + bias)
                 };
             }
             if let Some(epilogue) = epilogue {
@@ -407,8 +460,8 @@ unsafe fn matmul_raw(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        job::run(lhs, rhs, bias, (out, ldc), threads, add_to_out, epilogue)
+        job::run(lhs, rhs, bias, (out, ldc), threads, residual, epilogue)
     };
     #[cfg(not(target_arch = "x86_64"))]
-    unreachable!("no PackedRhs is made without the kernels ({threads} threads, {add_to_out})")
+    unreachable!("no PackedRhs is made without the kernels ({threads} threads)")
 }

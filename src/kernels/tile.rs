@@ -1,5 +1,6 @@
 //! The output-tile epilogue shared by the f32 and bf16 microkernels: adds the bias on the
-//! first k block or the previous partial sums on later ones, and stores with column masks.
+//! first k block, and the previous partial sums on later ones (or a residual on the first),
+//! and stores with column masks.
 
 use std::arch::x86_64::*;
 
@@ -15,9 +16,11 @@ pub(super) struct OutTile {
     pub(super) cols: usize,
     /// `bias[j0..]` for the tile's first column, added once (with the first k block), or null.
     pub(super) bias: *const f32,
-    /// Add to what the output already holds (every k block after the first, and the first
-    /// one too when the product adds onto its output).
-    pub(super) accumulate: bool,
+    /// Added to the tile, or null: the output itself on every k block after the first (the
+    /// partial sums so far); on the first, a residual the product adds onto, if any.
+    pub(super) addend: *const f32,
+    /// Row stride of `addend`, in elements.
+    pub(super) ld_addend: usize,
 }
 
 /// Lane masks for the two 16-column halves of a tile with `cols` valid columns.
@@ -39,11 +42,11 @@ fn column_masks(cols: usize) -> [__mmask16; 2] {
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub(super) unsafe fn prefetch<const ROWS: usize>(out: &OutTile) {
-    if out.accumulate {
+    if !out.addend.is_null() {
         for r in 0..ROWS {
             // SAFETY: row r < ROWS of the tile; a prefetch does not access memory architecturally.
             unsafe {
-                let row = out.c.add(r * out.ldc);
+                let row = out.addend.add(r * out.ld_addend);
                 _mm_prefetch::<_MM_HINT_T0>(row.cast());
                 _mm_prefetch::<_MM_HINT_T0>(row.add(out.cols - 1).cast());
             }
@@ -55,7 +58,8 @@ pub(super) unsafe fn prefetch<const ROWS: usize>(out: &OutTile) {
 ///
 /// # Safety
 /// The CPU supports avx512f; `out.c` addresses ROWS rows (stride `out.ldc`) of `out.cols`
-/// writable f32s, and `out.bias`, when not null, `out.cols` readable f32s.
+/// writable f32s; `out.addend`, when not null, as many readable ones (stride `out.ld_addend`;
+/// it may be `out.c` itself); `out.bias`, when not null, `out.cols` readable f32s.
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub(super) unsafe fn store<const ROWS: usize>(acc: &[[__m512; 2]; ROWS], out: &OutTile) {
@@ -79,11 +83,12 @@ pub(super) unsafe fn store<const ROWS: usize>(acc: &[[__m512; 2]; ROWS], out: &O
             unsafe {
                 let dst = out.c.add(r * out.ldc + 16 * h);
                 let mut sum = _mm512_add_ps(v, bias[h]);
-                if out.accumulate {
+                if !out.addend.is_null() {
+                    let src = out.addend.add(r * out.ld_addend + 16 * h);
                     let held = if full {
-                        _mm512_loadu_ps(dst)
+                        _mm512_loadu_ps(src)
                     } else {
-                        _mm512_maskz_loadu_ps(masks[h], dst)
+                        _mm512_maskz_loadu_ps(masks[h], src)
                     };
                     sum = _mm512_add_ps(sum, held);
                 }

@@ -107,8 +107,8 @@ impl Dense {
         }
     }
 
-    /// `residual + (x · Wᵀ + b)`: a residual connection. On the CPU kernels the product adds
-    /// onto a copy of `residual`, with no separate pass over memory.
+    /// `residual + (x · Wᵀ + b)`: a residual connection. On the CPU kernels the product's
+    /// output tiles read the residual as they are stored: no separate pass over memory.
     pub fn forward_add(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         match self {
             Self::Packed { weight, bias } => x
@@ -186,10 +186,11 @@ impl CustomOp2 for ProductAdd<'_> {
                 residual_layout.dims()
             );
         }
-        let mut out = contiguous_f32(residual_storage, residual_layout, "dense-add")?.to_vec();
-        let (m, n) = (x.len() / self.weight.k(), self.weight.n());
+        let residual = contiguous_f32(residual_storage, residual_layout, "dense-add")?;
+        let m = x.len() / self.weight.k();
         let threads = candle_core::utils::get_num_threads();
-        kernels::matmul_add(x, m, self.weight, Some(self.bias), &mut out, n, threads);
+        let bias = Some(self.bias);
+        let out = kernels::matmul_add_to_vec(x, m, self.weight, bias, residual, threads);
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }
