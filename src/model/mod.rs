@@ -117,12 +117,12 @@ impl SiglipModel {
 
     /// Unnormalised image features (`get_image_features`) of `[batch, 3, H, W]` pixels.
     pub fn image_features(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
-        self.vision.forward(pixels)
+        on_compute_pool(|| self.vision.forward(pixels))
     }
 
     /// Unnormalised text features (`get_text_features`) of `[batch, seq]` u32 ids.
     pub fn text_features(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
-        self.text.forward(input_ids)
+        on_compute_pool(|| self.text.forward(input_ids))
     }
 
     /// L2-normalised image embeddings, `[batch, embedding]`.
@@ -149,4 +149,14 @@ impl SiglipModel {
 /// `x / ||x||₂` along the last dimension, as transformers does (no epsilon).
 pub fn l2_normalize(x: &Tensor) -> candle_core::Result<Tensor> {
     x.broadcast_div(&x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
+}
+
+/// Runs a tower's forward pass on one of rayon's threads, the ones its products run on.
+///
+/// Called from outside the pool, every parallel product would hand its work to the pool and
+/// put the calling thread to sleep until it is done: a sleep and a wake-up per product, and
+/// the pool's second thread woken from sleep each time. From inside, a product runs one part
+/// itself and the other thread, still spinning from the last one, takes the other.
+fn on_compute_pool<R: Send>(forward: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| forward())
 }
