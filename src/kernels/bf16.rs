@@ -118,29 +118,53 @@ pub(super) unsafe fn round_rows(
     }
 }
 
-/// Rounds an f32 panel [2·pairs][NR] to bf16 (round to nearest even) in the pair-interleaved
-/// layout [pairs][NR][2] that [`kernel`] reads.
+/// Rounds a panel to bf16 (round to nearest even) in the pair-interleaved layout
+/// [pairs][NR][2] that [`kernel`] reads. Panel row p < k is the `cols` values at `src[p·ld..]`;
+/// the pad row of an odd k and the columns from `cols` on are zero.
 ///
 /// # Safety
 /// The CPU supports avx512f, avx512bw and avx512bf16.
+///
+/// # Panics
+/// If `src` is too short for k rows, `dst` is not `ceil(k/2)·2·NR` long, or `cols > NR`.
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
-pub(super) unsafe fn round_panel(src: &[f32], dst: &mut [u16]) {
-    assert_eq!(src.len(), dst.len());
-    for (rows, out) in src.chunks_exact(2 * NR).zip(dst.chunks_exact_mut(2 * NR)) {
-        for half in 0..2 {
-            // SAFETY: `rows` holds two panel rows (2·NR f32) and `out` 2·NR u16, so the 16-wide
-            // loads at 16·half and NR + 16·half and the 32-wide store at 32·half are in bounds.
-            unsafe {
-                let even = _mm512_cvtneps_pbh(_mm512_loadu_ps(rows.as_ptr().add(16 * half)));
-                let odd = _mm512_cvtneps_pbh(_mm512_loadu_ps(rows.as_ptr().add(NR + 16 * half)));
-                let even: __m256i = transmute(even);
-                let odd: __m256i = transmute(odd);
-                let pairs = _mm512_or_si512(
-                    _mm512_cvtepu16_epi32(even),
-                    _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(odd)),
-                );
-                _mm512_storeu_si512(out.as_mut_ptr().add(32 * half).cast(), pairs);
+pub(super) unsafe fn round_panel(src: &[f32], ld: usize, k: usize, cols: usize, dst: &mut [u16]) {
+    assert!(cols <= NR && dst.len() == k.div_ceil(2) * 2 * NR);
+    assert!(
+        k == 0 || (k - 1) * ld + cols <= src.len(),
+        "panel source too short"
+    );
+    let lanes = |n: usize| -> __mmask16 {
+        if n >= 16 {
+            0xFFFF
+        } else {
+            ((1u32 << n) - 1) as __mmask16
+        }
+    };
+    let masks = [lanes(cols), lanes(cols.saturating_sub(16))];
+    for (p2, out) in dst.chunks_exact_mut(2 * NR).enumerate() {
+        for (half, &mask) in masks.iter().enumerate() {
+            // Rows 2·p2 and 2·p2 + 1, 16 values from column 16·half each, as bf16; zero past
+            // `cols` and for the pad row. (A loop, not a closure, to keep the target features.)
+            let mut rows = [_mm256_setzero_si256(); 2];
+            for (i, row) in rows.iter_mut().enumerate() {
+                let p = 2 * p2 + i;
+                if p < k {
+                    // SAFETY: row p < k starts inside `src` and holds `cols` values (asserted
+                    // above); the load is masked to them.
+                    *row = unsafe {
+                        let at = src.as_ptr().add(p * ld + 16 * half);
+                        let rounded = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, at));
+                        transmute::<__m256bh, __m256i>(rounded)
+                    };
+                }
             }
+            let pairs = _mm512_or_si512(
+                _mm512_cvtepu16_epi32(rows[0]),
+                _mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(rows[1])),
+            );
+            // SAFETY: `out` holds 2·NR u16, so the 32-wide store at 32·half is in bounds.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().add(32 * half).cast(), pairs) };
         }
     }
 }

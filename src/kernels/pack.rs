@@ -129,23 +129,53 @@ pub(super) fn pack_f32(w: RhsView, n: usize, k: usize) -> AlignedBuf<f32> {
 ///
 /// Requires avx512f, avx512bw and avx512bf16 (checked by the caller).
 pub(super) fn pack_bf16(w: RhsView, n: usize, k: usize) -> AlignedBuf<u16> {
-    let len = panel_len(k, Precision::Bf16);
-    let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
-    // One f32 panel with an even number of rows (the pad row stays zero).
-    let mut staging = AlignedBuf::<f32>::zeroed(len);
-    for (q, panel) in buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate() {
-        let cols = (n - q * NR).min(NR);
-        if cols < NR {
-            staging.as_mut_slice().fill(0.0);
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("bf16 packing without the kernels ({n}×{k}, {})", w.w.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        let len = panel_len(k, Precision::Bf16);
+        let mut buf = AlignedBuf::zeroed(panel_count(n) * len);
+        let panels = buf.as_mut_slice().chunks_exact_mut(len.max(1)).enumerate();
+        if w.row_stride == 1 {
+            // Panel rows are contiguous in W (V used as Wᵀ): rounded straight from W.
+            for (q, panel) in panels {
+                let cols = (n - q * NR).min(NR);
+                // SAFETY: the caller checked the CPU features.
+                unsafe { super::bf16::round_panel(&w.w[q * NR..], w.col_stride, k, cols, panel) };
+            }
+        } else if w.col_stride == 1 {
+            // W's rows are contiguous (a Linear weight, or K): each panel's NR rows of W are
+            // rounded in one pass, then their bf16 pairs are laid side by side.
+            let pairs = k.div_ceil(2);
+            let mut rounded = vec![0u32; NR * pairs];
+            for (q, panel) in panels {
+                let cols = (n - q * NR).min(NR);
+                let rows = &w.w[q * NR * w.row_stride..];
+                assert!(rows.len() >= (cols - 1) * w.row_stride + k);
+                // SAFETY: the caller checked the CPU features; `rows` holds `cols` rows of k at
+                // stride row_stride (asserted); `rounded` holds `cols` rows of 2·pairs u16.
+                unsafe {
+                    let dst = rounded.as_mut_ptr().cast::<u16>();
+                    super::bf16::round_rows(rows.as_ptr(), w.row_stride, cols, k, dst, 2 * pairs)
+                };
+                for (c, row) in rounded.chunks_exact(pairs).take(cols).enumerate() {
+                    for (p2, &pair) in row.iter().enumerate() {
+                        let at = 2 * (p2 * NR + c);
+                        panel[at] = pair as u16;
+                        panel[at + 1] = (pair >> 16) as u16;
+                    }
+                }
+            }
+        } else {
+            // Any other strides: gathered into an f32 panel first.
+            let mut staging = AlignedBuf::<f32>::zeroed(k * NR);
+            for (q, panel) in panels {
+                let cols = (n - q * NR).min(NR);
+                fill_panel(w, q * NR, cols, k, staging.as_mut_slice());
+                // SAFETY: the caller checked the CPU features; the staging panel holds k rows.
+                unsafe { super::bf16::round_panel(staging.as_slice(), NR, k, cols, panel) };
+            }
         }
-        fill_panel(w, q * NR, cols, k, staging.as_mut_slice());
-        // SAFETY: the caller checked the CPU features; both buffers hold `len` elements.
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            super::bf16::round_panel(staging.as_slice(), panel)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        unreachable!("bf16 packing without the kernels ({})", panel.len());
+        buf
     }
-    buf
 }
