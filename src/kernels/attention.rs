@@ -44,38 +44,39 @@ pub struct AttentionShape {
     pub dim: usize,
 }
 
-/// Attention of `q` over `k`/`v`, written to `out` as `[batch, q.rows, heads * dim]`.
+/// Attention of `q` over `k`/`v`, as a new `[batch, q.rows, heads * dim]` vector (written
+/// once, never zeroed first: zeroing it was a serial pass per layer).
 ///
-/// Returns `false` (and writes nothing) when this CPU lacks the kernels for `precision`.
+/// Returns `None` when this CPU lacks the kernels for `precision`.
 ///
 /// # Panics
-/// If `out` or a source is too short for the shape.
+/// If a source is too short for the shape.
 pub fn attend(
     shape: AttentionShape,
     q: Heads,
     k: Heads,
     v: Heads,
     precision: Precision,
-    out: &mut [f32],
     threads: usize,
-) -> bool {
+) -> Option<Vec<f32>> {
     if !super::cpu_supports(precision) {
-        return false;
+        return None;
     }
     let AttentionShape { batch, heads, dim } = shape;
     let width = heads * dim;
-    assert!(out.len() >= batch * q.rows * width, "out too short");
     for (source, name) in [(q, "q"), (k, "k"), (v, "v")] {
         let needed =
             (batch * source.rows).saturating_sub(1) * source.row_stride + source.offset + width;
         assert!(source.data.len() >= needed, "{name} too short");
     }
-    let out = HeadColumns(out.as_mut_ptr());
+    let len = batch * q.rows * width;
+    let mut out = Vec::with_capacity(len);
+    let columns = HeadColumns(out.as_mut_ptr());
     // One task per (sequence, head), handed out by rayon as threads come free; each writes
     // its head's columns of its sequence's rows, straight into `out`.
     let one = |task: usize| {
         let (seq, head) = (task / heads, task % heads);
-        let at = out.at(seq * q.rows * width + head * dim);
+        let at = columns.at(seq * q.rows * width + head * dim);
         attend_one(seq, head, dim, q, k, v, precision, (at, width));
     };
     if threads <= 1 {
@@ -83,7 +84,9 @@ pub fn attend(
     } else {
         (0..batch * heads).into_par_iter().for_each(one);
     }
-    true
+    // SAFETY: the tasks together wrote every element: each row's `heads` blocks of `dim`.
+    unsafe { out.set_len(len) };
+    Some(out)
 }
 
 /// The output, shared by tasks that write disjoint head columns.
@@ -94,8 +97,8 @@ unsafe impl Sync for HeadColumns {}
 impl HeadColumns {
     /// The element `offset` places in.
     fn at(&self, offset: usize) -> *mut f32 {
-        // SAFETY: `attend` only asks for offsets of its tasks' blocks, inside `out` (checked
-        // against its length).
+        // SAFETY: `attend` only asks for offsets of its tasks' blocks, inside the output's
+        // capacity.
         unsafe { self.0.add(offset) }
     }
 }
@@ -345,8 +348,7 @@ mod tests {
             (q, kv(width), kv(2 * width))
         };
         let (q, k, v) = operands(&qkv, &own_q);
-        let mut out = vec![0f32; batch * q_rows * width];
-        assert!(attend(shape, q, k, v, precision, &mut out, threads));
+        let out = attend(shape, q, k, v, precision, threads).expect("kernels checked");
         let (q, k, v) = operands(&qkv_rounded, &own_q_rounded);
         let mut worst = 0f32;
         for (got, want) in out.iter().zip(naive(shape, q, k, v)) {

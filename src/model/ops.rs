@@ -155,11 +155,10 @@ impl CustomOp3 for Attention {
             dim: self.dim,
         };
         let width = self.heads * self.dim;
-        let mut out = vec![0f32; batch * q.rows * width];
         let threads = candle_core::utils::get_num_threads();
-        if !attention::attend(shape, q, k, v, self.precision, &mut out, threads) {
+        let Some(out) = attention::attend(shape, q, k, v, self.precision, threads) else {
             candle_core::bail!("attention kernels are not available on this CPU");
-        }
+        };
         Ok((CpuStorage::F32(out), Shape::from((batch, q.rows, width))))
     }
 }
