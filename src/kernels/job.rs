@@ -49,16 +49,16 @@ pub(super) unsafe fn run(
     }
 }
 
-/// Splits rows (in whole MR strips) over threads when there are enough of them, else panels.
+/// Splits rows over threads when there are at least two strips per thread, else panels.
 ///
 /// One part per thread: each part streams all of W through the cache, so finer parts (for
 /// work stealing) cost memory bandwidth; 4 parts per thread made the image tower 20% slower.
 fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
     let strips = m.div_ceil(MR);
     if strips >= 2 * threads {
-        even_ranges(strips, threads)
-            .map(|s| (s.start * MR..(s.end * MR).min(m), 0..panels))
-            .collect()
+        // Rows, not whole strips: 577 rows as 21 and 20.2 strips left one thread idle for 4%
+        // of every product.
+        even_ranges(m, threads).map(|rows| (rows, 0..panels)).collect()
     } else {
         even_ranges(panels, threads.min(panels))
             .map(|p| (0..m, p))
