@@ -195,55 +195,104 @@ pub(super) unsafe fn exp_row_to_bf16(src: &[f32], scale: f32, dst: &mut [u16]) -
         }
     };
     let s = src.as_ptr();
+    let full = len / 32 * 32;
+    let tail = [lanes(len - full), lanes((len - full).saturating_sub(16))];
     let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
-    for p in (0..len).step_by(16) {
-        // SAFETY: the load is masked to the valid values from p.
-        let v = unsafe { _mm512_maskz_loadu_ps(lanes(len - p), s.add(p)) };
-        max = _mm512_mask_max_ps(max, lanes(len - p), max, v);
+    for p in (0..full).step_by(16) {
+        // SAFETY: p + 16 <= full <= len.
+        max = _mm512_max_ps(max, unsafe { _mm512_loadu_ps(s.add(p)) });
+    }
+    for (h, &mask) in tail.iter().enumerate() {
+        // SAFETY: the load is masked to the valid values from full + 16·h.
+        let v = unsafe { _mm512_maskz_loadu_ps(mask, s.add(full + 16 * h)) };
+        max = _mm512_mask_max_ps(max, mask, max, v);
     }
     let max = _mm512_reduce_max_ps(max);
     // e^((s - max)·scale) = 2^t with t = s·c - max·c, c = scale·log2(e); t <= 0.
     let c = _mm512_set1_ps(scale * std::f32::consts::LOG2_E);
     let shift = _mm512_set1_ps(-max * scale * std::f32::consts::LOG2_E);
-    let poly = EXP2_CUBIC.map(|v| _mm512_set1_ps(v));
+    // SAFETY: the CPU has avx512f (this function's contract).
+    let exp = unsafe { Exp2::new() };
+    // SAFETY (for the macro's uses): the lanes of `mask` at `at` are readable.
+    macro_rules! exp_lanes {
+        ($at:expr, $mask:expr) => {{
+            let v = _mm512_maskz_loadu_ps($mask, $at);
+            _mm512_maskz_mov_ps($mask, exp.pow2(_mm512_fmadd_ps(v, c, shift)))
+        }};
+    }
     let mut sums = [_mm512_setzero_ps(); 2];
     let d = dst.as_mut_ptr();
-    // 32 scores at a time: one two-vector conversion and one store. (Plain loops, not
-    // closures: a closure would not be compiled with this function's target features.)
-    for p in (0..len).step_by(32) {
-        let left = len - p;
-        let masks = [lanes(left), lanes(left.saturating_sub(16))];
-        let mut e = [_mm512_setzero_ps(); 2];
-        for h in 0..2 {
-            // SAFETY: the load is masked to the valid values from p + 16·h.
-            let v = unsafe { _mm512_maskz_loadu_ps(masks[h], s.add(p + 16 * h)) };
-            // No clamp: vscalefps takes any n, flushing 2^-200 to zero.
-            let t = _mm512_fmadd_ps(v, c, shift);
-            let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
-            let f = _mm512_sub_ps(t, n);
-            let mut poly_f = poly[0];
-            for &coefficient in &poly[1..] {
-                poly_f = _mm512_fmadd_ps(poly_f, f, coefficient);
-            }
-            // Lanes past the row are zero: out of the sum, and the odd-length pad.
-            e[h] = _mm512_maskz_scalef_ps(masks[h], poly_f, n);
-            sums[h] = _mm512_add_ps(sums[h], e[h]);
-        }
-        // SAFETY: the store is masked to the valid count rounded up to even, which `dst`
-        // holds (asserted above); the transmute reinterprets 32 bf16 as 512 bits.
+    // 32 scores at a time: one two-vector conversion and one store; whole chunks unmasked.
+    for p in (0..full).step_by(32) {
+        // SAFETY: p + 32 <= full <= len values to read and to write.
         unsafe {
-            let rounded: __m512i = transmute(_mm512_cvtne2ps_pbh(e[1], e[0]));
-            let stored = left.next_multiple_of(2).min(32);
-            let mask = if stored == 32 {
-                u32::MAX
-            } else {
-                (1u32 << stored) - 1
-            };
-            _mm512_mask_storeu_epi16(d.add(p).cast(), mask, rounded);
+            let e = [
+                exp_lanes!(s.add(p), 0xFFFF),
+                exp_lanes!(s.add(p + 16), 0xFFFF),
+            ];
+            sums[0] = _mm512_add_ps(sums[0], e[0]);
+            sums[1] = _mm512_add_ps(sums[1], e[1]);
+            let rounded = _mm512_cvtne2ps_pbh(e[1], e[0]);
+            _mm512_storeu_si512(d.add(p).cast(), transmute::<__m512bh, __m512i>(rounded));
+        }
+    }
+    if full < len {
+        // SAFETY: the loads are masked to the valid values from `full`; the store to their
+        // count rounded up to even, which `dst` holds (asserted above). Masked-off lanes are
+        // zero: out of the sum, and the odd-length pad.
+        unsafe {
+            let e = [
+                exp_lanes!(s.add(full), tail[0]),
+                exp_lanes!(s.add(full + 16), tail[1]),
+            ];
+            sums[0] = _mm512_add_ps(sums[0], e[0]);
+            sums[1] = _mm512_add_ps(sums[1], e[1]);
+            let rounded = _mm512_cvtne2ps_pbh(e[1], e[0]);
+            let stored = (len - full).next_multiple_of(2); // 2..=32
+            _mm512_mask_storeu_epi16(
+                d.add(full).cast(),
+                u32::MAX >> (32 - stored),
+                transmute::<__m512bh, __m512i>(rounded),
+            );
         }
     }
     let sum = _mm512_add_ps(sums[0], sums[1]);
     _mm512_reduce_add_ps(sum)
+}
+
+/// `2^t` for 16 lanes: `2^n · p(f)` with `n` the nearest integer to t, `p` the cubic
+/// [`EXP2_CUBIC`] and `vscalefps` for `2^n` (any n: 2^-200 flushes to zero, 2^200 is +inf;
+/// no clamp needed).
+struct Exp2 {
+    poly: [__m512; 4],
+}
+
+impl Exp2 {
+    /// # Safety
+    /// The CPU supports avx512f (the callers' target features, into which this is inlined).
+    #[inline(always)]
+    unsafe fn new() -> Self {
+        let [p3, p2, p1, p0] = EXP2_CUBIC;
+        // SAFETY: as promised by the caller.
+        let poly = unsafe { [p3, p2, p1, p0].map(|v| _mm512_set1_ps(v)) };
+        Self { poly }
+    }
+
+    /// # Safety
+    /// The CPU supports avx512f (the callers' target features, into which this is inlined).
+    #[inline(always)]
+    unsafe fn pow2(&self, t: __m512) -> __m512 {
+        // SAFETY: as promised by the caller.
+        unsafe {
+            let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+            let f = _mm512_sub_ps(t, n);
+            let mut p = self.poly[0];
+            for &coefficient in &self.poly[1..] {
+                p = _mm512_fmadd_ps(p, f, coefficient);
+            }
+            _mm512_scalef_ps(p, n)
+        }
+    }
 }
 
 /// The tanh GELU in place, for products in bf16: `x · σ(2u)` with `u = √(2/π)(x + 0.044715x³)`
@@ -271,30 +320,29 @@ unsafe fn gelu_tanh_avx512(values: &mut [f32]) {
     let a = _mm512_set1_ps(-2.0 * std::f32::consts::LOG2_E * SQRT_2_OVER_PI);
     let b = _mm512_set1_ps(-2.0 * std::f32::consts::LOG2_E * SQRT_2_OVER_PI * 0.044_715);
     let one = _mm512_set1_ps(1.0);
-    let poly = EXP2_CUBIC.map(|v| _mm512_set1_ps(v));
+    // SAFETY: the CPU has avx512f (this function's contract).
+    let exp = unsafe { Exp2::new() };
     let len = values.len();
     let at = values.as_mut_ptr();
-    for p in (0..len).step_by(16) {
-        let left = len - p;
-        let mask = if left >= 16 {
-            0xFFFF
-        } else {
-            ((1u32 << left) - 1) as __mmask16
-        };
-        // SAFETY: the load and the store are masked to the values from p.
-        unsafe {
-            let x = _mm512_maskz_loadu_ps(mask, at.add(p));
+    // Very negative x: e^{-2u} is +inf, its reciprocal 0 and the GELU -0.
+    macro_rules! gelu {
+        ($x:expr) => {{
+            let x = $x;
             let t = _mm512_mul_ps(x, _mm512_fmadd_ps(_mm512_mul_ps(x, x), b, a));
-            let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
-            let f = _mm512_sub_ps(t, n);
-            let mut e = poly[0];
-            for &coefficient in &poly[1..] {
-                e = _mm512_fmadd_ps(e, f, coefficient);
-            }
-            // Very negative x: e^{-2u} is +inf, its reciprocal 0 and the GELU -0.
-            let e = _mm512_scalef_ps(e, n);
-            let y = _mm512_mul_ps(x, _mm512_rcp14_ps(_mm512_add_ps(e, one)));
-            _mm512_mask_storeu_ps(at.add(p), mask, y);
+            _mm512_mul_ps(x, _mm512_rcp14_ps(_mm512_add_ps(exp.pow2(t), one)))
+        }};
+    }
+    let full = len / 16 * 16;
+    for p in (0..full).step_by(16) {
+        // SAFETY: p + 16 <= full <= len.
+        unsafe { _mm512_storeu_ps(at.add(p), gelu!(_mm512_loadu_ps(at.add(p)))) };
+    }
+    if full < len {
+        let mask = ((1u32 << (len - full)) - 1) as __mmask16;
+        // SAFETY: the load and the store are masked to the values from `full`.
+        unsafe {
+            let y = gelu!(_mm512_maskz_loadu_ps(mask, at.add(full)));
+            _mm512_mask_storeu_ps(at.add(full), mask, y);
         }
     }
 }
@@ -342,7 +390,7 @@ mod tests {
             return;
         }
         let scale = 0.125;
-        for len in [1, 2, 15, 16, 17, 31, 32, 33, 577] {
+        for len in [1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 577] {
             let scores: Vec<f32> = (0..len)
                 .map(|i| ((i * 37 % 101) as f32 - 50.0) * 1.7)
                 .collect();

@@ -58,7 +58,9 @@ fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Ran
     if strips >= 2 * threads {
         // Rows, not whole strips: 577 rows as 21 and 20.2 strips left one thread idle for 4%
         // of every product.
-        even_ranges(m, threads).map(|rows| (rows, 0..panels)).collect()
+        even_ranges(m, threads)
+            .map(|rows| (rows, 0..panels))
+            .collect()
     } else {
         even_ranges(panels, threads.min(panels))
             .map(|p| (0..m, p))
