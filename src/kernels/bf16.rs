@@ -96,23 +96,27 @@ pub(super) unsafe fn round_rows(
             ((1u32 << n) - 1) as __mmask16
         }
     };
+    // Whole chunks of 32 unmasked; the masks of the tail computed once.
+    let full = len / 32 * 32;
+    let tail = len - full;
+    let tail_loads = [lanes(tail), lanes(tail.saturating_sub(16))];
+    let tail_store = u32::MAX >> (32 - tail.next_multiple_of(2).max(2));
     for r in 0..rows {
-        for p in (0..len).step_by(32) {
-            let left = len - p;
-            let stored = left.next_multiple_of(2).min(32);
-            let store_mask = if stored == 32 {
-                u32::MAX
-            } else {
-                (1u32 << stored) - 1
-            };
-            // SAFETY: loads are masked to the `left` valid inputs, stores to the even-rounded
-            // count that `dst` provides.
-            unsafe {
-                let s = src.add(r * ld_src + p);
-                let lo = _mm512_maskz_loadu_ps(lanes(left), s);
-                let hi = _mm512_maskz_loadu_ps(lanes(left.saturating_sub(16)), s.add(16));
-                let packed: __m512i = transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                _mm512_mask_storeu_epi16(dst.add(r * ld_dst + p).cast(), store_mask, packed);
+        // SAFETY: row r holds `len` readable values at src and `len` rounded up to even
+        // writable ones at dst; loads past `full` are masked to the `tail` valid inputs and
+        // the store to their even-rounded count.
+        unsafe {
+            let (s, d) = (src.add(r * ld_src), dst.add(r * ld_dst));
+            for p in (0..full).step_by(32) {
+                let packed =
+                    _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s.add(p + 16)), _mm512_loadu_ps(s.add(p)));
+                _mm512_storeu_si512(d.add(p).cast(), transmute::<__m512bh, __m512i>(packed));
+            }
+            if tail > 0 {
+                let lo = _mm512_maskz_loadu_ps(tail_loads[0], s.add(full));
+                let hi = _mm512_maskz_loadu_ps(tail_loads[1], s.add(full + 16));
+                let packed = transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_mask_storeu_epi16(d.add(full).cast(), tail_store, packed);
             }
         }
     }
