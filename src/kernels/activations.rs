@@ -63,20 +63,6 @@ pub fn softmax_rows(values: &mut [f32], width: usize, scale: f32) {
         values,
         width,
         scale,
-        sums: None,
-    });
-}
-
-/// The softmax of `scale` times each `width`-long row of `values` before its division:
-/// `e^((v - max) · scale)` in place, and each row's sum in `sums`. Attention divides its
-/// 64-wide output rows instead of the 577-wide weight rows.
-pub fn exp_rows(values: &mut [f32], width: usize, scale: f32, sums: &mut [f32]) {
-    assert_eq!(values.len(), width * sums.len(), "one sum per row");
-    Arch::new().dispatch(SoftmaxRows {
-        values,
-        width,
-        scale,
-        sums: Some(sums),
     });
 }
 
@@ -136,8 +122,6 @@ struct SoftmaxRows<'a> {
     values: &'a mut [f32],
     width: usize,
     scale: f32,
-    /// Where each row's sum goes, the rows left undivided; `None`: divide them.
-    sums: Option<&'a mut [f32]>,
 }
 
 impl WithSimd for SoftmaxRows<'_> {
@@ -149,22 +133,15 @@ impl WithSimd for SoftmaxRows<'_> {
             values,
             width,
             scale,
-            mut sums,
         } = self;
-        for (r, row) in values.chunks_exact_mut(width).enumerate() {
+        for row in values.chunks_exact_mut(width) {
             let max = lanes_max(row);
             for v in row.iter_mut() {
                 *v = exp((*v - max) * scale);
             }
-            let sum = lanes_sum(row);
-            match sums.as_deref_mut() {
-                Some(sums) => sums[r] = sum,
-                None => {
-                    let normaliser = 1.0 / sum;
-                    for v in row.iter_mut() {
-                        *v *= normaliser;
-                    }
-                }
+            let normaliser = 1.0 / lanes_sum(row);
+            for v in row.iter_mut() {
+                *v *= normaliser;
             }
         }
     }
@@ -296,23 +273,6 @@ mod tests {
                 (got - want).abs() <= 1e-6 * want.max(1e-3),
                 "{got} vs {want}"
             );
-        }
-    }
-
-    #[test]
-    fn exp_rows_divided_by_their_sums_are_the_softmax() {
-        let (width, scale) = (33, 0.3);
-        let raw: Vec<f32> = (0..4 * width)
-            .map(|i| ((i * 29) % 43) as f32 - 20.0)
-            .collect();
-        let mut softmax = raw.clone();
-        softmax_rows(&mut softmax, width, scale);
-        let (mut exps, mut sums) = (raw, vec![0f32; 4]);
-        exp_rows(&mut exps, width, scale, &mut sums);
-        for (row, (exps, sum)) in softmax.chunks(width).zip(exps.chunks(width).zip(&sums)) {
-            for (want, e) in row.iter().zip(exps) {
-                assert!((e / sum - want).abs() <= 1e-6, "{} vs {want}", e / sum);
-            }
         }
     }
 

@@ -10,7 +10,6 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::activations::exp_rows;
 use super::{matmul_raw, Lhs, PackedRhs, Precision};
 
 /// A `[batch, rows, ...]` activation holding one column block of `heads * dim` values per row.
@@ -234,26 +233,35 @@ unsafe fn weights_times_values(
     weights: &mut Vec<u16>,
     out: (*mut f32, usize),
 ) {
-    let keys = values.k();
-    #[cfg(target_arch = "x86_64")]
-    if values.precision() == Precision::Bf16 {
-        // The weights go straight to bf16, the form the product reads.
-        let ld = super::job::padded_stride(keys, 32);
-        grow(weights, sums.len() * ld);
-        let rows = scores.chunks_exact(keys).zip(weights.chunks_exact_mut(ld));
-        for ((scores, weights), sum) in rows.zip(&mut *sums) {
-            // SAFETY: the CPU has the bf16 kernels (this function's contract).
-            *sum = unsafe { super::bf16::exp_row_to_bf16(scores, scale, weights) };
-        }
-        // SAFETY: `weights` holds the rows, each zero-padded to even; `out` as promised.
-        unsafe { super::job::rounded_rows_times(weights, ld, sums.len(), values, out) };
-        return;
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (scores, scale, values, sums, weights, out);
+        unreachable!("attention runs on the AVX-512 kernels only");
     }
-    let _ = weights;
-    exp_rows(scores, keys, scale, sums);
-    let weights = Lhs::rows(scores, sums.len(), keys, keys, None);
-    // SAFETY: `out` as promised; the CPU has the kernels for `values`.
-    unsafe { matmul_raw(weights, values, None, out.0, out.1, 1, None, None) };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let keys = values.k();
+        if values.precision() == Precision::Bf16 {
+            // The weights go straight to bf16, the form the product reads.
+            let ld = super::job::padded_stride(keys, 32);
+            grow(weights, sums.len() * ld);
+            let rows = scores.chunks_exact(keys).zip(weights.chunks_exact_mut(ld));
+            for ((scores, weights), sum) in rows.zip(&mut *sums) {
+                // SAFETY: the CPU has the bf16 kernels (this function's contract).
+                *sum = unsafe { super::exp::exp_row_to_bf16(scores, scale, weights) };
+            }
+            // SAFETY: `weights` holds the rows, each zero-padded to even; `out` as promised.
+            unsafe { super::job::rounded_rows_times(weights, ld, sums.len(), values, out) };
+            return;
+        }
+        for (row, sum) in scores.chunks_exact_mut(keys).zip(&mut *sums) {
+            // SAFETY: the CPU has the f32 kernels, so avx512f (this function's contract).
+            *sum = unsafe { super::exp::exp_row_in_place(row, scale) };
+        }
+        let weights = Lhs::rows(scores, sums.len(), keys, keys, None);
+        // SAFETY: `out` as promised; the CPU has the kernels for `values`.
+        unsafe { matmul_raw(weights, values, None, out.0, out.1, 1, None, None) };
+    }
 }
 
 #[cfg(test)]

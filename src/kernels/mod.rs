@@ -51,6 +51,8 @@ pub mod attention;
 #[cfg(target_arch = "x86_64")]
 mod bf16;
 #[cfg(target_arch = "x86_64")]
+mod exp;
+#[cfg(target_arch = "x86_64")]
 mod f32;
 #[cfg(target_arch = "x86_64")]
 mod job;
@@ -60,7 +62,7 @@ mod tile;
 
 use activations::RowNorm;
 #[cfg(target_arch = "x86_64")]
-pub use bf16::gelu_tanh_for_bf16;
+pub use exp::{gelu_tanh_f32, gelu_tanh_for_bf16};
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
 

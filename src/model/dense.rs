@@ -12,7 +12,7 @@ use candle_nn::{Linear, VarBuilder};
 use super::config::Activation;
 use super::encoder::activate;
 use super::norm::Norm;
-use crate::kernels::{self, activations, PackedRhs, Precision};
+use crate::kernels::{self, PackedRhs, Precision};
 
 /// A linear layer: packed for the CPU kernels, or candle's.
 #[derive(Debug, Clone)]
@@ -125,13 +125,17 @@ impl Module for Dense {
     }
 }
 
-/// The tanh GELU a product of `precision` runs on its finished output rows: bf16 products
-/// take a cheaper one whose error (2^-14) their rounding to bf16 hides.
+/// The tanh GELU a product of `precision` runs on its finished output rows: AVX-512 ones
+/// (the products exist only where it is), bf16 products taking a cheaper one whose error
+/// (2^-14) their rounding to bf16 hides.
 fn gelu_epilogue(precision: Precision) -> fn(&mut [f32]) {
     match precision {
         #[cfg(target_arch = "x86_64")]
+        Precision::F32 => kernels::gelu_tanh_f32,
+        #[cfg(target_arch = "x86_64")]
         Precision::Bf16 => kernels::gelu_tanh_for_bf16,
-        _ => activations::gelu_tanh_one_thread,
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => kernels::activations::gelu_tanh_one_thread,
     }
 }
 
