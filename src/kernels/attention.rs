@@ -6,8 +6,6 @@
 //! outputs (a fused q;k;v matrix is three column ranges of one buffer), and each task writes
 //! its head's columns of the output in place: nothing is transposed or copied.
 
-use std::cell::RefCell;
-
 use rayon::prelude::*;
 
 use super::{matmul_raw, Lhs, PackedRhs, Precision};
@@ -126,54 +124,17 @@ fn attend_one(
     let v_start = v.start(seq, head, dim);
     let values = PackedRhs::pack(&v.data[v_start..], dim, v.rows, 1, v.row_stride, precision)
         .expect("checked by attend");
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => attend_blocks(q, &keys, &values, dim, (seq, head), &mut scratch, out),
-        // Not expected (a task does not run another on its own thread), but safe.
-        Err(_) => attend_blocks(
-            q,
-            &keys,
-            &values,
-            dim,
-            (seq, head),
-            &mut Scratch::default(),
-            out,
-        ),
-    });
-}
-
-/// Each thread's working memory for its (sequence, head) tasks, kept across tasks and calls:
-/// a fresh 258 KB block of scores per task cost page faults.
-#[derive(Default)]
-struct Scratch {
-    scores: Vec<f32>,
-    sums: Vec<f32>,
-    /// The softmax's weights in bf16, for the bf16 product with V.
-    weights: Vec<u16>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
-
-/// The query rows of one head in blocks of [`ROW_BLOCK`]: scores, softmax, product with V.
-fn attend_blocks(
-    q: Heads,
-    keys: &PackedRhs,
-    values: &PackedRhs,
-    dim: usize,
-    (seq, head): (usize, usize),
-    scratch: &mut Scratch,
-    out: (*mut f32, usize),
-) {
     let key_rows = keys.n();
     let scale = (dim as f32).powf(-0.5);
     let q_start = q.start(seq, head, dim);
     let block = ROW_BLOCK.min(q.rows);
-    grow(&mut scratch.scores, block * key_rows);
-    grow(&mut scratch.sums, block);
+    let mut scores = vec![0f32; block * key_rows];
+    let mut sums = vec![0f32; block];
+    // The bf16 weights, sized by the first block (the largest).
+    let mut weights = Vec::new();
     for first in (0..q.rows).step_by(block) {
         let rows = block.min(q.rows - first);
-        let scores = &mut scratch.scores[..rows * key_rows];
+        let scores = &mut scores[..rows * key_rows];
         // S = Q·Kᵀ, read from the projection output in place (row stride q.row_stride).
         let queries = Lhs::rows(
             &q.data[q_start + first * q.row_stride..],
@@ -186,7 +147,7 @@ fn attend_blocks(
         unsafe {
             matmul_raw(
                 queries,
-                keys,
+                &keys,
                 None,
                 scores.as_mut_ptr(),
                 key_rows,
@@ -198,23 +159,15 @@ fn attend_blocks(
         // SAFETY: rows first.. of this head's output (`rows` rows of `dim` at stride out.1)
         // lie in the region `attend` gave this task, which no other task touches.
         let at = unsafe { out.0.add(first * out.1) };
-        let sums = &mut scratch.sums[..rows];
-        let weights = &mut scratch.weights;
+        let sums = &mut sums[..rows];
         // SAFETY: as just said, `at` addresses `rows` rows of `dim` at stride out.1.
-        unsafe { weights_times_values(scores, scale, values, sums, weights, (at, out.1)) };
+        unsafe { weights_times_values(scores, scale, &values, sums, &mut weights, (at, out.1)) };
         for (r, sum) in sums.iter().enumerate() {
             // SAFETY: row r of the block just written (see above).
             let row = unsafe { std::slice::from_raw_parts_mut(at.add(r * out.1), dim) };
             let normaliser = 1.0 / sum;
             row.iter_mut().for_each(|v| *v *= normaliser);
         }
-    }
-}
-
-/// Grows `buf` to at least `len` elements (never shrinks it).
-fn grow<T: Copy + Default>(buf: &mut Vec<T>, len: usize) {
-    if buf.len() < len {
-        buf.resize(len, T::default());
     }
 }
 
@@ -244,7 +197,9 @@ unsafe fn weights_times_values(
         if values.precision() == Precision::Bf16 {
             // The weights go straight to bf16, the form the product reads.
             let ld = super::job::padded_stride(keys, 32);
-            grow(weights, sums.len() * ld);
+            if weights.len() < sums.len() * ld {
+                weights.resize(sums.len() * ld, 0);
+            }
             let rows = scores.chunks_exact(keys).zip(weights.chunks_exact_mut(ld));
             for ((scores, weights), sum) in rows.zip(&mut *sums) {
                 // SAFETY: the CPU has the bf16 kernels (this function's contract).

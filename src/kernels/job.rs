@@ -28,7 +28,6 @@ pub(super) unsafe fn run(
 ) {
     let (m, n) = (lhs.m, rhs.n);
     let job = Job {
-        lhs,
         rhs,
         bias,
         out: OutPtr(out),
@@ -38,13 +37,13 @@ pub(super) unsafe fn run(
     };
     let parts = split_work(m, pack::panel_count(n), threads.max(1));
     match parts.as_slice() {
-        [(rows, panels)] => job.run(rows.clone(), panels.clone()),
+        [(rows, panels)] => job.run(&lhs, rows.clone(), panels.clone()),
         _ => rayon::scope(|s| {
             for (rows, panels) in &parts[1..] {
-                let job = &job;
-                s.spawn(move |_| job.run(rows.clone(), panels.clone()));
+                let (job, lhs) = (&job, &lhs);
+                s.spawn(move |_| job.run(lhs, rows.clone(), panels.clone()));
             }
-            job.run(parts[0].0.clone(), parts[0].1.clone());
+            job.run(&lhs, parts[0].0.clone(), parts[0].1.clone());
         }),
     }
 }
@@ -78,9 +77,9 @@ struct OutPtr(*mut f32);
 // SAFETY: threads only write disjoint (row, panel) regions of the output, see `split_work`.
 unsafe impl Sync for OutPtr {}
 
-/// One product's operands, validated by the public functions of [`super`].
+/// One product's packed right-hand side and its output, validated by the public functions
+/// of [`super`]; the left operand comes with each part of the work.
 struct Job<'a> {
-    lhs: Lhs<'a>,
     rhs: &'a PackedRhs,
     bias: Option<&'a [f32]>,
     out: OutPtr,
@@ -117,12 +116,12 @@ impl Job<'_> {
         }
     }
 
-    /// Computes output rows `rows` × panels `panels`.
-    fn run(&self, rows: Range<usize>, panels: Range<usize>) {
-        debug_assert!(rows.end <= self.lhs.m);
+    /// Computes output rows `rows` × panels `panels` of `lhs` times W.
+    fn run(&self, lhs: &Lhs, rows: Range<usize>, panels: Range<usize>) {
+        debug_assert!(rows.end <= lhs.m);
         match &self.rhs.panels {
-            Panels::F32(w) => self.run_f32(w.as_slice(), rows, panels),
-            Panels::Bf16(w) => self.run_bf16(w.as_slice(), rows, panels),
+            Panels::F32(w) => self.run_f32(lhs, w.as_slice(), rows, panels),
+            Panels::Bf16(w) => self.run_bf16(lhs, w.as_slice(), rows, panels),
         }
     }
 
@@ -173,15 +172,15 @@ impl Job<'_> {
         }
     }
 
-    fn run_f32(&self, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
+    fn run_f32(&self, lhs: &Lhs, w: &[f32], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Precision::F32);
         let ld = padded_stride(k, 16);
         with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
                 for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                    let row = self.lhs.row(i, k);
-                    match &self.lhs.norm {
+                    let row = lhs.row(i, k);
+                    match &lhs.norm {
                         Some(norm) => norm.apply(row, &mut dst[..k]),
                         None => dst[..k].copy_from_slice(row),
                     }
@@ -206,12 +205,11 @@ impl Job<'_> {
         });
     }
 
-    fn run_bf16(&self, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
+    fn run_bf16(&self, lhs: &Lhs, w: &[u16], rows: Range<usize>, panels: Range<usize>) {
         let k = self.rhs.k;
-        let panel_len = pack::panel_len(k, Precision::Bf16);
         let ld = padded_stride(k, 32);
         // One normalised row at a time, when a LayerNorm comes first.
-        let mut normed = vec![0f32; if self.lhs.norm.is_some() { k } else { 0 }];
+        let mut normed = vec![0f32; if lhs.norm.is_some() { k } else { 0 }];
         with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
             for block in row_blocks(rows) {
                 // Rounds `rows` rows of k at `src` (row stride `stride`) into `dst`.
@@ -224,39 +222,53 @@ impl Job<'_> {
                         bf16::round_rows(src.as_ptr(), stride, rows, k, dst.as_mut_ptr(), ld)
                     };
                 };
-                match &self.lhs.norm {
+                match &lhs.norm {
                     Some(norm) => {
                         for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                            norm.apply(self.lhs.row(i, k), &mut normed);
+                            norm.apply(lhs.row(i, k), &mut normed);
                             round(&normed, k, 1, dst);
                         }
                     }
                     None => {
-                        let stride = self.lhs.stride;
-                        round(
-                            &self.lhs.x[block.start * stride..],
-                            stride,
-                            block.len(),
-                            buf,
-                        )
+                        let stride = lhs.stride;
+                        round(&lhs.x[block.start * stride..], stride, block.len(), buf)
                     }
                 }
-                let a = buf.as_ptr();
-                self.for_each_strip(block.clone(), panels.clone(), KC_BF16, |s| {
-                    let pairs = s.kc.div_ceil(2);
-                    let lhs = bf16::LhsRows {
-                        // SAFETY: the strip's rows lie in the block, pc < k <= ld.
-                        a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
-                        lda: ld,
-                    };
-                    let kernel = bf16::KERNELS[s.rows - 1];
-                    for q in s.panels {
-                        let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                        // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even);
-                        // lhs rows hold 2·pairs values from pc; the out tile is in bounds.
-                        unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
-                    }
-                });
+                // SAFETY: `buf` holds the block's rows at stride ld, rounded and zero-padded.
+                unsafe { self.sweep_bf16(w, (buf, ld), block, panels.clone()) };
+            }
+        });
+    }
+
+    /// The bf16 microkernels over rows `block` × `panels`, x already rounded: row
+    /// `block.start` at `a.0`, row stride `a.1` (even).
+    ///
+    /// # Safety
+    /// The CPU has avx512f and avx512bf16; `a.0` holds the block's rows, each k values
+    /// rounded up to even (the pad zero).
+    unsafe fn sweep_bf16(
+        &self,
+        w: &[u16],
+        (a, ld): (&[u16], usize),
+        block: Range<usize>,
+        panels: Range<usize>,
+    ) {
+        let k = self.rhs.k;
+        assert!(a.len() >= (block.len() - 1) * ld + k.next_multiple_of(2));
+        let panel_len = pack::panel_len(k, Precision::Bf16);
+        self.for_each_strip(block.clone(), panels, KC_BF16, |s| {
+            let pairs = s.kc.div_ceil(2);
+            let lhs = bf16::LhsRows {
+                a: a[(s.i0 - block.start) * ld + s.pc..].as_ptr(),
+                lda: ld,
+            };
+            let kernel = bf16::KERNELS[s.rows - 1];
+            for q in s.panels {
+                let panel = w[q * panel_len + s.pc * NR..].as_ptr();
+                // SAFETY: the CPU has the instructions (this function's contract); the panel
+                // has `pairs` rows of 2·NR from pc (pc is even); lhs rows hold 2·pairs values
+                // from pc (asserted above); the out tile is in bounds.
+                unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
             }
         });
     }
@@ -334,35 +346,18 @@ pub(super) unsafe fn rounded_rows_times(
     let Panels::Bf16(w) = &rhs.panels else {
         unreachable!("a bf16 right-hand side (this function's contract)")
     };
-    let (n, k) = (rhs.n, rhs.k);
-    assert!(m == 0 || a.len() >= (m - 1) * lda + k.next_multiple_of(2));
-    let panel_len = pack::panel_len(k, Precision::Bf16);
-    let w = w.as_slice();
-    for pc in (0..k).step_by(KC_BF16) {
-        let pairs = (k - pc).min(KC_BF16).div_ceil(2);
-        for i0 in (0..m).step_by(MR) {
-            let rows = (m - i0).min(MR);
-            let lhs = bf16::LhsRows {
-                a: a[i0 * lda + pc..].as_ptr(),
-                lda,
-            };
-            for q in 0..pack::panel_count(n) {
-                let j0 = q * NR;
-                // SAFETY: i0 < m and j0 < n: inside the output (this function's contract).
-                let c = unsafe { out.0.add(i0 * out.1 + j0) };
-                let tile = OutTile {
-                    c,
-                    ldc: out.1,
-                    cols: (n - j0).min(NR),
-                    bias: std::ptr::null(),
-                    addend: if pc > 0 { c } else { std::ptr::null() },
-                    ld_addend: out.1,
-                };
-                let panel = w[q * panel_len + pc * NR..].as_ptr();
-                // SAFETY: the panel has `pairs` rows of 2·NR from pc (pc is even); the lhs
-                // rows hold 2·pairs values from pc (checked above); the tile is in bounds.
-                unsafe { bf16::KERNELS[rows - 1](&lhs, panel, pairs, &tile) };
-            }
-        }
+    if m == 0 {
+        return;
     }
+    let job = Job {
+        rhs,
+        bias: None,
+        out: OutPtr(out.0),
+        ldc: out.1,
+        residual: None,
+        epilogue: None,
+    };
+    let panels = 0..pack::panel_count(rhs.n);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { job.sweep_bf16(w.as_slice(), (a, lda), 0..m, panels) };
 }

@@ -297,26 +297,7 @@ pub fn matmul_to_vec(
 ) -> Vec<f32> {
     check_bias(rhs, bias);
     let lhs = Lhs::rows(x, m, rhs.k, rhs.k, norm);
-    let len = m * rhs.n;
-    let mut out = Vec::with_capacity(len);
-    if len > 0 {
-        // SAFETY: the vector's capacity holds the m×n region at row stride n, and
-        // `matmul_raw` writes every element of it before `set_len` exposes them.
-        unsafe {
-            matmul_raw(
-                lhs,
-                rhs,
-                bias,
-                out.as_mut_ptr(),
-                rhs.n,
-                threads,
-                None,
-                epilogue,
-            );
-            out.set_len(len);
-        }
-    }
-    out
+    fresh_output(lhs, rhs, bias, None, epilogue, threads)
 }
 
 /// `residual + x·Wᵀ + bias` into a new m×n row-major vector: the residual connection of
@@ -335,9 +316,8 @@ pub fn matmul_add_to_vec(
 ) -> Vec<f32> {
     check_bias(rhs, bias);
     let lhs = Lhs::rows(x, m, rhs.k, rhs.k, None);
-    let len = m * rhs.n;
     assert!(
-        residual.len() >= len,
+        residual.len() >= m * rhs.n,
         "residual too short for {m}×{}",
         rhs.n
     );
@@ -345,22 +325,28 @@ pub fn matmul_add_to_vec(
         at: residual.as_ptr(),
         stride: rhs.n,
     };
+    fresh_output(lhs, rhs, bias, Some(residual), None, threads)
+}
+
+/// The product into a new m×n vector (row stride n), written once and never zeroed.
+///
+/// `lhs`, `bias` and `residual` (m×n at stride n) are checked by the callers.
+fn fresh_output(
+    lhs: Lhs,
+    rhs: &PackedRhs,
+    bias: Option<&[f32]>,
+    residual: Option<Residual>,
+    epilogue: Option<fn(&mut [f32])>,
+    threads: usize,
+) -> Vec<f32> {
+    let len = lhs.m * rhs.n;
     let mut out = Vec::with_capacity(len);
     if len > 0 {
         // SAFETY: the vector's capacity holds the m×n region at row stride n, and
-        // `matmul_raw` writes every element of it before `set_len` exposes them; the residual
-        // holds m×n values (checked above).
+        // `matmul_raw` writes every element of it before `set_len` exposes them.
         unsafe {
-            matmul_raw(
-                lhs,
-                rhs,
-                bias,
-                out.as_mut_ptr(),
-                rhs.n,
-                threads,
-                Some(residual),
-                None,
-            );
+            let at = out.as_mut_ptr();
+            matmul_raw(lhs, rhs, bias, at, rhs.n, threads, residual, epilogue);
             out.set_len(len);
         }
     }
