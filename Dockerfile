@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # siglip-server container image: a Rust build stage and a slim runtime stage.
 #
 #   podman build -t siglip-server .                       # official base images
@@ -13,22 +14,20 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim
 
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
-# Dependencies alone first, so that a change to the code does not rebuild every crate.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
-    && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src target/release/siglip-server* target/release/deps/siglip_server* \
-              target/release/deps/libsiglip_server* target/release/.fingerprint/siglip-server-*
-COPY src ./src
-RUN cargo build --release --locked \
-    && strip target/release/siglip-server
+COPY crates ./crates
+COPY config ./config
+# The registry and target directory live in BuildKit cache mounts: a code change rebuilds only
+# the workspace's own crates, with no hand-made dummy sources to keep in step with Cargo.toml.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p siglip-server \
+    && install -s target/release/siglip-server /usr/local/bin/siglip-server
 
 FROM ${RUNTIME_IMAGE}
 # CA certificates for the Hugging Face hub, taken from the build stage.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /src/target/release/siglip-server /usr/local/bin/siglip-server
+COPY --from=build /usr/local/bin/siglip-server /usr/local/bin/siglip-server
 COPY config/default.toml /etc/siglip-server/config.toml
 ENV SIGLIP_CONFIG=/etc/siglip-server/config.toml \
     SIGLIP_HOST=0.0.0.0 \

@@ -18,7 +18,7 @@ shift $(( $# < 3 ? $# : 3 ))
 clients=("$@")
 [ ${#clients[@]} -gt 0 ] || clients=(1 2 8)
 
-cargo build --release --quiet --bin siglip-server --example loadgen
+cargo build --release --quiet -p siglip-server --bin siglip-server --example loadgen
 port=$(( 20000 + RANDOM % 20000 ))
 log=$(mktemp)
 # shellcheck disable=SC2086  # SERVER_FLAGS is a list of flags

@@ -48,7 +48,7 @@ echo "driver stub: $(wc -l < "$CUDA/lib/stubs/cuda_stub.c") entry points"
 export CUDA_HOME=$CUDA CUDA_PATH=$CUDA CUDA_ROOT=$CUDA PATH=$CUDA/bin:$PATH
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 nvcc --version | tail -2
-cargo build --release --features cuda --target-dir target/cuda
+cargo build --release -p siglip-server --features cuda --target-dir target/cuda
 strip target/cuda/release/siglip-server
 ls -l target/cuda/release/siglip-server
 echo "NEEDED: $(readelf -d target/cuda/release/siglip-server | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"

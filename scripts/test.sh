@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --check
-cargo clippy --all-targets -- -D warnings
-cargo test --all-targets
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+# The container build context still builds (the Dockerfile is not built in CI: no daemon here).
+bash scripts/docker-context.sh
 # The official OpenAI SDK against the real server (needs `pip install openai`; .ci/run makes .venv-ci).
 "${SDK_PYTHON:-.venv-ci/bin/python}" scripts/openai_sdk_check.py

@@ -1,0 +1,402 @@
+//! `serve`'s configuration: one struct, filled from built-in defaults, then the TOML file,
+//! then environment variables, then flags (flag > environment > file > default).
+//! `config/default.toml` documents every key.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+use siglip_kernels::Dtype;
+
+use crate::engine::EngineConfig;
+
+/// Everything the server reads at start-up.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Hub id or local directory.
+    pub model: Option<String>,
+    /// Hub revision.
+    pub revision: Option<String>,
+    /// Id clients use in `model`; defaults to the hub id or the directory's name.
+    pub served_model_name: Option<String>,
+    /// Listen address.
+    pub host: String,
+    /// Listen port.
+    pub port: u16,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
+    #[serde(deserialize_with = "from_name")]
+    pub dtype: Dtype,
+    /// Accepted `Authorization: Bearer` keys; empty means no authentication.
+    pub api_keys: Vec<String>,
+    /// Default `hypothesis_template` of /v1/classify.
+    pub hypothesis_template: String,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// The dynamic batching queues.
+    pub batching: BatchingConfig,
+    /// Per-request limits.
+    pub limits: LimitsConfig,
+    /// Text-embedding cache for labels.
+    pub label_cache: LabelCacheConfig,
+    /// Image inputs given as http(s) URLs.
+    pub url_fetch: UrlFetchConfig,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// One batching queue's knobs (both towers use the same).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatchingConfig {
+    /// Most entries the model runs at once.
+    pub max_batch_size: usize,
+    /// How long a batch's first entry waits for company (Triton's max_queue_delay), ms.
+    pub max_wait_ms: u64,
+    /// Requests admitted at once (waiting or running); beyond that, 429.
+    pub queue_capacity: usize,
+    /// Longest a request may wait for its answer, ms; beyond that, 504.
+    pub request_timeout_ms: u64,
+}
+
+/// Limits on one request.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Request body bytes.
+    pub max_body_bytes: usize,
+    /// Images in one request.
+    pub max_images_per_request: usize,
+    /// Labels (or texts) in one request.
+    pub max_labels_per_request: usize,
+    /// Decoded pixels (width x height) of one image.
+    pub max_image_pixels: u64,
+    /// Longest side of one image, pixels.
+    pub max_image_side: u32,
+    /// Characters in one label or text.
+    pub max_label_chars: usize,
+    /// Longest pause while a request body arrives, ms; longer: 408 (slow-upload protection).
+    pub body_idle_timeout_ms: u64,
+}
+
+/// The label cache.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LabelCacheConfig {
+    /// Prompts kept (LRU); 0 turns the cache off.
+    pub capacity: usize,
+}
+
+/// Fetching images from URLs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UrlFetchConfig {
+    /// Off by default.
+    pub enabled: bool,
+    /// Connect timeout, ms.
+    pub connect_timeout_ms: u64,
+    /// Whole-fetch timeout, ms.
+    pub total_timeout_ms: u64,
+    /// Largest image body, bytes.
+    pub max_bytes: u64,
+    /// Redirects followed (each one re-checked).
+    pub max_redirects: u32,
+    /// Allow private, loopback and link-local addresses (off: such URLs are refused).
+    pub allow_private_addresses: bool,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            model: None,
+            revision: None,
+            served_model_name: None,
+            host: "127.0.0.1".into(),
+            port: 8080,
+            device: "cpu".into(),
+            dtype: Dtype::F32,
+            api_keys: Vec::new(),
+            hypothesis_template: siglip::zero_shot::DEFAULT_TEMPLATE.into(),
+            log_format: LogFormat::Text,
+            batching: BatchingConfig::default(),
+            limits: LimitsConfig::default(),
+            label_cache: LabelCacheConfig::default(),
+            url_fetch: UrlFetchConfig::default(),
+        }
+    }
+}
+
+impl Default for BatchingConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_size: 8,
+            max_wait_ms: 5,
+            queue_capacity: 64,
+            request_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_images_per_request: 16,
+            max_labels_per_request: 256,
+            max_image_pixels: 40_000_000,
+            max_image_side: 16_384,
+            max_label_chars: 1_000,
+            body_idle_timeout_ms: 15_000,
+        }
+    }
+}
+
+impl Default for LabelCacheConfig {
+    fn default() -> Self {
+        Self { capacity: 4_096 }
+    }
+}
+
+impl Default for UrlFetchConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            connect_timeout_ms: 2_000,
+            total_timeout_ms: 10_000,
+            max_bytes: 20 * 1024 * 1024,
+            max_redirects: 3,
+            allow_private_addresses: false,
+        }
+    }
+}
+
+impl BatchingConfig {
+    /// `max_wait_ms` as a duration.
+    pub fn max_wait(&self) -> Duration {
+        Duration::from_millis(self.max_wait_ms)
+    }
+
+    /// `request_timeout_ms` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// `serve`'s flags; each also reads an environment variable (clap gives flag > environment).
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "SIGLIP_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Hugging Face hub id or local directory in the hub's layout.
+    #[arg(long, env = "SIGLIP_MODEL")]
+    pub model: Option<String>,
+    /// Hub revision (branch, tag or commit).
+    #[arg(long, env = "SIGLIP_REVISION")]
+    pub revision: Option<String>,
+    /// Id clients use in `model`.
+    #[arg(long, env = "SIGLIP_SERVED_MODEL_NAME")]
+    pub served_model_name: Option<String>,
+    /// Listen address.
+    #[arg(long, env = "SIGLIP_HOST")]
+    pub host: Option<String>,
+    /// Listen port.
+    #[arg(long, env = "SIGLIP_PORT")]
+    pub port: Option<u16>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, env = "SIGLIP_DEVICE")]
+    pub device: Option<String>,
+    /// What the matrix products multiply in.
+    #[arg(long, env = "SIGLIP_DTYPE")]
+    pub dtype: Option<Dtype>,
+    /// API key clients must send as `Authorization: Bearer KEY` (repeatable; comma-separated in the environment).
+    #[arg(long = "api-key", env = "SIGLIP_API_KEYS", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+    /// Log line format.
+    #[arg(long, env = "SIGLIP_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Most entries one model call takes.
+    #[arg(long, env = "SIGLIP_MAX_BATCH_SIZE")]
+    pub max_batch_size: Option<usize>,
+    /// Milliseconds a batch's first entry waits for company.
+    #[arg(long, env = "SIGLIP_MAX_WAIT_MS")]
+    pub max_wait_ms: Option<u64>,
+    /// Requests admitted at once (waiting or running) before 429.
+    #[arg(long, env = "SIGLIP_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+    /// Milliseconds a request may wait for its answer before 504.
+    #[arg(long, env = "SIGLIP_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Prompts kept in the label cache.
+    #[arg(long, env = "SIGLIP_LABEL_CACHE_CAPACITY")]
+    pub label_cache_capacity: Option<usize>,
+    /// Accept http(s) image URLs (`--allow-url-images`, or `--allow-url-images=false`).
+    #[arg(
+        long,
+        env = "SIGLIP_ALLOW_URL_IMAGES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_url_images: Option<bool>,
+}
+
+impl ServeConfig {
+    /// Defaults, overridden by the file named in `args` (if any), then by `args`.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let mut config = match &args.config {
+            Some(path) => Self::from_toml(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )
+            .with_context(|| format!("parsing {}", path.display()))?,
+            None => Self::default(),
+        };
+        config.apply(args);
+        anyhow::ensure!(
+            config.model.is_some(),
+            "no model: pass --model, set SIGLIP_MODEL, or set `model` in the config file"
+        );
+        anyhow::ensure!(
+            config.batching.max_batch_size >= 1,
+            "batching.max_batch_size must be at least 1"
+        );
+        anyhow::ensure!(
+            config.batching.queue_capacity >= 1,
+            "batching.queue_capacity must be at least 1"
+        );
+        Ok(config)
+    }
+
+    /// Parses a TOML configuration; missing keys keep their defaults, unknown keys are errors.
+    pub fn from_toml(text: &str) -> anyhow::Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    fn apply(&mut self, args: &ServeArgs) {
+        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+            if let Some(v) = value {
+                *slot = v.clone();
+            }
+        }
+        if args.model.is_some() {
+            self.model.clone_from(&args.model);
+        }
+        if args.revision.is_some() {
+            self.revision.clone_from(&args.revision);
+        }
+        if args.served_model_name.is_some() {
+            self.served_model_name.clone_from(&args.served_model_name);
+        }
+        set(&mut self.host, &args.host);
+        set(&mut self.port, &args.port);
+        set(&mut self.device, &args.device);
+        set(&mut self.dtype, &args.dtype);
+        set(&mut self.log_format, &args.log_format);
+        if !args.api_keys.is_empty() {
+            self.api_keys.clone_from(&args.api_keys);
+        }
+        self.api_keys.retain(|k| !k.trim().is_empty());
+        set(&mut self.batching.max_batch_size, &args.max_batch_size);
+        set(&mut self.batching.max_wait_ms, &args.max_wait_ms);
+        set(&mut self.batching.queue_capacity, &args.queue_capacity);
+        set(
+            &mut self.batching.request_timeout_ms,
+            &args.request_timeout_ms,
+        );
+        set(&mut self.label_cache.capacity, &args.label_cache_capacity);
+        set(&mut self.url_fetch.enabled, &args.allow_url_images);
+    }
+}
+
+/// A value spelt as in the configuration (`"bf16"`), parsed by its `FromStr`.
+fn from_name<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+impl ServeConfig {
+    /// What the engine needs: its queues, admission and label cache.
+    pub fn engine(&self) -> EngineConfig {
+        let limits = &self.limits;
+        EngineConfig {
+            max_batch_size: self.batching.max_batch_size,
+            max_wait: self.batching.max_wait(),
+            max_requests: self.batching.queue_capacity,
+            max_entries_per_request: limits
+                .max_images_per_request
+                .max(limits.max_labels_per_request),
+            request_timeout: self.batching.request_timeout(),
+            label_cache_capacity: self.label_cache.capacity,
+        }
+    }
+
+    /// The id clients name the model by: `served_model_name` when set, else a local
+    /// directory's last component, else the hub id as given.
+    pub fn served_model_name(&self) -> String {
+        if let Some(name) = &self.served_model_name {
+            return name.clone();
+        }
+        let model = self.model.as_deref().unwrap_or_default();
+        let path = std::path::Path::new(model);
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(name) if path.is_dir() => name.to_string(),
+            _ => model.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_default_toml_equals_the_built_in_defaults() {
+        let text = include_str!("../../../config/default.toml");
+        let mut parsed = ServeConfig::from_toml(text).unwrap();
+        parsed.model = None;
+        assert_eq!(parsed, ServeConfig::default());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let file = ServeConfig::from_toml(
+            "port = 9000\nhost = \"0.0.0.0\"\n[batching]\nmax_batch_size = 4\n",
+        )
+        .unwrap();
+        assert_eq!((file.port, file.batching.max_batch_size), (9000, 4));
+        let mut config = file;
+        let args = ServeArgs {
+            port: Some(7000),
+            model: Some("m".into()),
+            ..Default::default()
+        };
+        config.apply(&args);
+        assert_eq!(
+            (
+                config.port,
+                config.host.as_str(),
+                config.batching.max_batch_size
+            ),
+            (7000, "0.0.0.0", 4)
+        );
+        assert!(ServeConfig::from_toml("nonsense_key = 1").is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! Image inputs of the API (data URL, bare base64, http(s) URL, `{"url": …}` objects and OpenAI
+//! `image_url` content parts) to bytes, then to decoded RGB images within the limits.
+
+use base64::engine::{general_purpose::GeneralPurposeConfig, DecodePaddingMode, GeneralPurpose};
+use base64::{alphabet, Engine as _};
+use image::RgbImage;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::url_fetch::UrlFetcher;
+use siglip::image_decode::{decode_rgb, DecodeLimits};
+
+/// Where an image's bytes are. Base64 stays encoded until [`load_image`] runs on the
+/// blocking pool, so that megabytes of decoding never occupy an async worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// Bytes sent in the request (a multipart file).
+    Bytes(Vec<u8>),
+    /// Base64 text (standard or URL-safe, padding optional) from a data URL or a bare string.
+    Base64(String),
+    /// An http(s) URL to fetch.
+    Url(String),
+}
+
+fn lenient(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
+    GeneralPurpose::new(
+        alphabet,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    )
+}
+
+/// Standard or URL-safe base64, padding optional, whitespace ignored.
+pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let compact: std::borrow::Cow<str> = if text.contains(|c: char| c.is_ascii_whitespace()) {
+        text.chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    };
+    let engine = if compact.contains(['-', '_']) {
+        lenient(&alphabet::URL_SAFE)
+    } else {
+        lenient(&alphabet::STANDARD)
+    };
+    engine.decode(compact.as_bytes()).ok()
+}
+
+fn invalid(param: &str, message: impl Into<String>) -> ApiError {
+    ApiError::invalid(param, "invalid_image", message)
+}
+
+/// Reads one image input: a string or one of the object forms.
+pub fn parse_image(value: &Value, param: &str) -> Result<ImageSource, ApiError> {
+    match value {
+        Value::String(text) => parse_image_string(text, param),
+        Value::Object(object) => {
+            if let Some(url) = object.get("url") {
+                return parse_image(url, param);
+            }
+            match object.get("image_url") {
+                Some(Value::Object(inner)) if inner.contains_key("url") => {
+                    parse_image(&inner["url"], param)
+                }
+                Some(url @ Value::String(_)) => parse_image(url, param),
+                _ => Err(invalid(
+                    param,
+                    "an image object needs a \"url\" or an \"image_url\": {\"url\": …}",
+                )),
+            }
+        }
+        _ => Err(invalid(
+            param,
+            "an image must be a data URL, base64, a URL, or an image_url object",
+        )),
+    }
+}
+
+fn parse_image_string(text: &str, param: &str) -> Result<ImageSource, ApiError> {
+    let text = text.trim();
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return Ok(ImageSource::Url(text.to_string()));
+    }
+    if let Some(rest) = text.strip_prefix("data:") {
+        let (header, payload) = rest
+            .split_once(',')
+            .ok_or_else(|| invalid(param, "a data URL needs a comma before its payload"))?;
+        if !header.ends_with(";base64") {
+            return Err(invalid(param, "only base64 data URLs are accepted"));
+        }
+        return Ok(ImageSource::Base64(payload.to_string()));
+    }
+    if text.is_empty() {
+        return Err(invalid(param, "the image is empty"));
+    }
+    Ok(ImageSource::Base64(text.to_string()))
+}
+
+/// Fetches (if a URL) and decodes one image. Blocking: call it on the blocking pool.
+pub fn load_image(
+    source: ImageSource,
+    fetcher: &UrlFetcher,
+    limits: &DecodeLimits,
+    param: &str,
+) -> Result<RgbImage, ApiError> {
+    let bytes = match source {
+        ImageSource::Bytes(bytes) => bytes,
+        ImageSource::Base64(text) => decode_base64(&text).ok_or_else(|| {
+            invalid(
+                param,
+                "the image is not a data URL, an http(s) URL, or valid base64",
+            )
+        })?,
+        ImageSource::Url(url) => fetcher
+            .fetch(&url)
+            .map_err(|e| ApiError::from(e).with_param(param))?,
+    };
+    decode_rgb(&bytes, limits).map_err(|error| ApiError::from(error).with_param(param))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bytes_of(value: serde_json::Value) -> Option<Vec<u8>> {
+        match parse_image(&value, "image").unwrap() {
+            ImageSource::Base64(text) => decode_base64(&text),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_input_form_is_read() {
+        let bytes = Some(vec![0xff, 0xd8, 0xff]);
+        assert_eq!(bytes_of(json!("data:image/jpeg;base64,/9j/")), bytes);
+        assert_eq!(bytes_of(json!("/9j/")), bytes);
+        assert_eq!(bytes_of(json!("_9j_")), bytes);
+        assert_eq!(bytes_of(json!(" /9j/\n")), bytes);
+        assert_eq!(bytes_of(json!({"url": "/9j/"})), bytes);
+        let part = json!({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/", "detail": "high"}});
+        assert_eq!(bytes_of(part), bytes);
+        assert_eq!(
+            parse_image(&json!("https://x/y.png"), "image").unwrap(),
+            ImageSource::Url("https://x/y.png".into())
+        );
+        assert_eq!(bytes_of(json!("not base64!!")), None);
+    }
+
+    #[test]
+    fn bad_inputs_are_400() {
+        for bad in [
+            json!(""),
+            json!(5),
+            json!({"nope": 1}),
+            json!("data:image/png,abc"),
+        ] {
+            let error = parse_image(&bad, "image").unwrap_err();
+            assert_eq!(
+                (error.status.as_u16(), error.code.as_str()),
+                (400, "invalid_image"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The `siglip-server` command line: parse arguments, start logging, run a command.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use siglip::checkpoint::{parse_device, Checkpoint};
+use siglip::image_decode::{decode_rgb, DecodeLimits};
+use siglip::zero_shot::DEFAULT_TEMPLATE;
+use siglip::Dtype;
+use siglip_server::api::ClassifyResponse;
+use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "SigLIP zero-shot image classification and embeddings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the OpenAI-compatible HTTP API.
+    Serve(ServeArgs),
+    /// Classify images once and print the /v1/classify response JSON.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// Hugging Face hub id or local directory in the hub's layout.
+    #[arg(long, env = "SIGLIP_MODEL")]
+    model: String,
+    /// Hub revision (branch, tag or commit).
+    #[arg(long, env = "SIGLIP_REVISION")]
+    revision: Option<String>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, env = "SIGLIP_DEVICE", default_value = "cpu")]
+    device: String,
+    /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
+    #[arg(long, env = "SIGLIP_DTYPE", default_value = "f32")]
+    dtype: Dtype,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Candidate labels, comma-separated.
+    #[arg(long, value_delimiter = ',', required_unless_present = "label")]
+    labels: Vec<String>,
+    /// One candidate label, taken whole (commas and all); repeatable, after --labels.
+    #[arg(long)]
+    label: Vec<String>,
+    /// Prompt template; `{}` becomes the label.
+    #[arg(long, default_value = DEFAULT_TEMPLATE)]
+    hypothesis_template: String,
+    /// Keep only the k best labels per image.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+fn main() {
+    // For comparison and troubleshooting: candle's products instead of ours, everywhere.
+    if std::env::var("SIGLIP_CPU_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        siglip_kernels::switch_off();
+    }
+    let result = match Cli::parse().command {
+        Command::Serve(args) => run_serve(args),
+        Command::Classify(args) => {
+            init_logging(LogFormat::Text, "warn");
+            run_classify(args)
+        }
+    };
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_level.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServeConfig::resolve(&args)?;
+    init_logging(config.log_format, "info");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(siglip_server::server::run(config));
+    // A model still loading on the blocking pool must not hold the exit back.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
+}
+
+/// The same path as the server's: the library's checkpoint, prompts and scores.
+fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
+    args.labels.append(&mut args.label);
+    let device = parse_device(&args.model.device)?;
+    let checkpoint = Checkpoint::load(
+        &args.model.model,
+        args.model.revision.as_deref(),
+        &device,
+        args.model.dtype,
+    )?;
+    siglip_kernels::memory::keep_freed_memory();
+    let images = args
+        .images
+        .iter()
+        .map(|path| {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            decode_rgb(&bytes, &DecodeLimits::default())
+                .with_context(|| format!("decoding {}", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let ranked =
+        checkpoint.classify(&images, &args.labels, &args.hypothesis_template, args.top_k)?;
+    let config = ServeConfig {
+        model: Some(args.model.model.clone()),
+        ..ServeConfig::default()
+    };
+    let response = ClassifyResponse::new(
+        &config.served_model_name(),
+        &args.labels,
+        ranked,
+        checkpoint.tokenizer.max_length(),
+    );
+    println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The layers every request passes: request id and log span, metrics, authentication, and
+//! the conversion of any non-JSON error response into an OpenAI error object.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::metrics::RequestLabels;
+use crate::state::AppState;
+
+/// `Authorization: Bearer <key>` on `/v1/` routes when keys are configured.
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let keys = &state.config.api_keys;
+    if keys.is_empty() {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim());
+    match presented {
+        Some(key)
+            if keys
+                .iter()
+                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) =>
+        {
+            next.run(request).await
+        }
+        _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Keeps the client's `x-request-id` (if sane) or makes one; echoes it on the response and
+/// puts it, with the forwarded client address, on the request's log span.
+pub async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .or_else(|| request.headers().get("x-real-ip"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path(), client = %forwarded);
+    let value = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
+    request.headers_mut().insert("x-request-id", value.clone());
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "done"));
+    response.headers_mut().insert("x-request-id", value);
+    response
+}
+
+/// Requests by route and status, and their latency.
+pub async fn record_metrics(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let start = Instant::now();
+    let response = next.run(request).await;
+    let labels = RequestLabels {
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .request_seconds
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Any error response not already an OpenAI error object (axum's own 404/405/413/415
+/// rejections) becomes one.
+pub async fn openai_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if status.is_success() || status.is_redirection() || is_json {
+        return response;
+    }
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::not_found_route(),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::method_not_allowed(),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::body_too_large(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_media_type(),
+        s if s.is_server_error() => ApiError::internal(format!("unexpected {s} response")),
+        s => ApiError::with_status(s, "invalid_request", "the request could not be processed"),
+    };
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut converted = error.into_response();
+    if let Some(allow) = allow {
+        converted.headers_mut().insert(header::ALLOW, allow);
+    }
+    converted
+}

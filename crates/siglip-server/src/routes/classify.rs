@@ -1,0 +1,209 @@
+//! `POST /v1/classify`: images and labels (JSON or multipart) to ranked sigmoid scores.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::Json;
+
+use super::{body_bytes, media_type, parse_json, preprocess};
+use siglip::zero_shot;
+
+use crate::api::{ClassifyRequest, ClassifyResponse};
+use crate::error::ApiError;
+use crate::image_input::{parse_image, ImageSource};
+use crate::state::AppState;
+
+/// A classify request after reading, whatever its content type.
+#[derive(Debug, Default)]
+struct ClassifyInput {
+    model: Option<String>,
+    images: Vec<(ImageSource, String)>,
+    labels: Option<Vec<String>>,
+    hypothesis_template: Option<String>,
+    top_k: Option<usize>,
+}
+
+/// The handler: admission, decode, preprocess, both towers, scores.
+pub async fn classify(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Json<ClassifyResponse>, ApiError> {
+    // The body is read before any refusal: answering earlier would break the client's upload.
+    let input = read(&state, request).await?;
+    state.check_model(input.model.as_deref())?;
+    let (labels, prompts) = validate(&state, &input)?;
+    let engine = state.engine()?;
+    let _admitted = engine.admit()?;
+    // The text tower runs while the images are decoded and preprocessed.
+    let (pixels, texts) = tokio::try_join!(preprocess(&state, engine, input.images), async {
+        Ok(engine.embed_prompts(&prompts).await?)
+    })?;
+    let images = engine.embed_images(pixels).await?;
+    let ranked = images
+        .iter()
+        .map(|image| zero_shot::rank(&engine.logits(image, &texts), input.top_k))
+        .collect();
+    Ok(Json(ClassifyResponse::new(
+        &state.served_model_name,
+        &labels,
+        ranked,
+        engine.checkpoint.tokenizer.max_length(),
+    )))
+}
+
+async fn read(state: &AppState, request: Request) -> Result<ClassifyInput, ApiError> {
+    match media_type(&request).as_str() {
+        "application/json" => from_json(parse_json(&body_bytes(state, request).await?)?),
+        "multipart/form-data" => from_multipart(state, request).await,
+        _ => Err(ApiError::unsupported_media_type()),
+    }
+}
+
+fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
+    let images = match (body.image, body.images) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "image",
+                "invalid_request",
+                "send either image or images, not both",
+            ))
+        }
+        (Some(one), None) => vec![(parse_image(&one, "image")?, "image".to_string())],
+        (None, Some(many)) => many
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let param = format!("images[{i}]");
+                Ok((parse_image(v, &param)?, param))
+            })
+            .collect::<Result<_, ApiError>>()?,
+        (None, None) => Vec::new(),
+    };
+    Ok(ClassifyInput {
+        model: body.model,
+        images,
+        labels: body.labels,
+        hypothesis_template: body.hypothesis_template,
+        top_k: body.top_k,
+    })
+}
+
+async fn from_multipart(state: &AppState, request: Request) -> Result<ClassifyInput, ApiError> {
+    let mut form = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| ApiError::bad_request("invalid_multipart", e.body_text()))?;
+    let mut input = ClassifyInput::default();
+    let field_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::body_too_large()
+        } else {
+            ApiError::bad_request("invalid_multipart", e.body_text())
+        }
+    };
+    while let Some(field) = form.next_field().await.map_err(field_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        match name.as_str() {
+            "image" | "images" => {
+                let param = format!("image[{}]", input.images.len());
+                let bytes = field.bytes().await.map_err(field_error)?;
+                input
+                    .images
+                    .push((ImageSource::Bytes(bytes.to_vec()), param));
+            }
+            "labels" | "candidate_labels" => {
+                let text = field.text().await.map_err(field_error)?;
+                let labels = input.labels.get_or_insert_with(Vec::new);
+                match serde_json::from_str::<Vec<String>>(&text) {
+                    Ok(list) if text.trim_start().starts_with('[') => labels.extend(list),
+                    _ => labels.push(text),
+                }
+            }
+            "hypothesis_template" => {
+                input.hypothesis_template = Some(field.text().await.map_err(field_error)?)
+            }
+            "model" => input.model = Some(field.text().await.map_err(field_error)?),
+            "top_k" => {
+                let text = field.text().await.map_err(field_error)?;
+                let k = text.trim().parse().map_err(|_| {
+                    ApiError::invalid("top_k", "invalid_top_k", "top_k must be a positive integer")
+                })?;
+                input.top_k = Some(k);
+            }
+            _ => {}
+        }
+    }
+    Ok(input)
+}
+
+/// Checks the request against the configured limits and the zero-shot rules; the labels and
+/// their prompts.
+fn validate(
+    state: &AppState,
+    input: &ClassifyInput,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let limits = &state.config.limits;
+    if input.images.is_empty() {
+        return Err(ApiError::invalid(
+            "image",
+            "missing_image",
+            "send one image in image, or several in images",
+        ));
+    }
+    if input.images.len() > limits.max_images_per_request {
+        return Err(ApiError::invalid(
+            "images",
+            "too_many_images",
+            format!(
+                "at most {} images per request",
+                limits.max_images_per_request
+            ),
+        ));
+    }
+    let labels = input
+        .labels
+        .clone()
+        .ok_or_else(|| ApiError::invalid("labels", "missing_labels", "labels is required"))?;
+    if labels.len() > limits.max_labels_per_request {
+        return Err(ApiError::invalid(
+            "labels",
+            "too_many_labels",
+            format!(
+                "at most {} labels per request",
+                limits.max_labels_per_request
+            ),
+        ));
+    }
+    if labels
+        .iter()
+        .any(|l| l.chars().count() > limits.max_label_chars)
+    {
+        return Err(ApiError::invalid(
+            "labels",
+            "label_too_long",
+            format!(
+                "labels are limited to {} characters",
+                limits.max_label_chars
+            ),
+        ));
+    }
+    let template = input
+        .hypothesis_template
+        .as_deref()
+        .unwrap_or(&state.config.hypothesis_template);
+    if template.chars().count() > limits.max_label_chars {
+        return Err(ApiError::invalid(
+            "hypothesis_template",
+            "template_too_long",
+            "hypothesis_template is too long",
+        ));
+    }
+    if input.top_k == Some(0) {
+        return Err(ApiError::invalid(
+            "top_k",
+            "invalid_top_k",
+            "top_k must be at least 1",
+        ));
+    }
+    let prompts = zero_shot::prompts(&labels, template)?;
+    Ok((labels, prompts))
+}

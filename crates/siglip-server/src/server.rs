@@ -1,0 +1,144 @@
+//! The HTTP server: `app(state)` (routes + layers) and `run` with graceful shutdown. Tests
+//! call `app` through a real listener started by the binary.
+//!
+//! Lifecycle: `run` binds, answers `/health` at once and `/ready` with 503 until the engine
+//! is loaded and warmed up (a blocking task), then 200. SIGTERM/SIGINT set `shutting_down`
+//! (`/ready` turns 503), axum stops accepting and drains the connections in flight, then
+//! both batching queues finish their accepted entries and the process exits 0.
+
+use std::future::IntoFuture;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+use siglip::Checkpoint;
+
+use crate::config::ServeConfig;
+use crate::engine::Engine;
+use crate::error::ApiError;
+use crate::middleware::{authenticate, openai_errors, record_metrics, request_id};
+use crate::routes;
+use crate::state::AppState;
+
+/// All routes and layers.
+pub fn app(state: Arc<AppState>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/classify", post(routes::classify::classify))
+        .route("/v1/embeddings", post(routes::embeddings::embeddings))
+        .route("/v1/models", get(routes::models::list))
+        .route("/v1/models/{*id}", get(routes::models::one))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let ops = Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics));
+    Router::new()
+        .merge(v1)
+        .merge(ops)
+        .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            std::time::Duration::from_millis(state.config.limits.body_idle_timeout_ms),
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal("a handler panicked").into_response()
+        }))
+        .layer(middleware::from_fn(openai_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// Resolves when SIGTERM or SIGINT arrives, after marking the server as shutting down.
+pub async fn shutdown_signal(state: Arc<AppState>) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal: finishing the requests in flight");
+    state.shutting_down.store(true, Ordering::SeqCst);
+}
+
+/// Binds, serves, loads the model in the background, and shuts down gracefully.
+/// The model's files are resolved before binding, so a missing model fails at once.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let model = config
+        .model
+        .clone()
+        .expect("checked by ServeConfig::resolve");
+    let files = siglip::files::resolve(&model, config.revision.as_deref())?;
+    let device = siglip::checkpoint::parse_device(&config.device)?;
+    let dtype = config.dtype;
+    let served_model_name = config.served_model_name();
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    // The one line scripts and tests wait for.
+    println!("listening on http://{}", listener.local_addr()?);
+    let state = Arc::new(AppState::new(config, served_model_name));
+
+    let loader = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let checkpoint = tokio::task::spawn_blocking(move || {
+                let checkpoint = Checkpoint::from_files(&files, &device, dtype)?;
+                warm_up(&checkpoint)?;
+                siglip_kernels::memory::keep_freed_memory();
+                Ok::<_, siglip::Error>(checkpoint)
+            })
+            .await??;
+            let engine = Engine::start(checkpoint, &state.config.engine(), state.metrics.clone());
+            let _ = state.engine.set(engine);
+            tracing::info!(model = %state.served_model_name, "ready");
+            anyhow::Ok(())
+        })
+    };
+    let mut server = tokio::spawn(
+        axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(shutdown_signal(state.clone()))
+            .into_future(),
+    );
+    tokio::select! {
+        // A model that fails to load ends the process with its error.
+        loaded = loader => loaded??,
+        // A shutdown signal before the model was ready.
+        served = &mut server => return Ok(served??),
+    }
+    server.await??;
+    if let Some(engine) = state.engine.get() {
+        engine.shutdown().await;
+    }
+    Ok(())
+}
+
+/// One image and one prompt through both towers before `/ready` says yes.
+fn warm_up(checkpoint: &Checkpoint) -> siglip::Result<()> {
+    let (h, w) = checkpoint.model.image_size();
+    let image = image::RgbImage::new(w as u32, h as u32);
+    checkpoint.classify(&[image], &["warm-up".to_string()], "{}", None)?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+//!
+//! ## The crate
+//!
+//! In the order one classification runs:
+//! - [`files`]: a checkpoint's files, from a local directory or the Hugging Face hub cache;
+//!   [`config`]: its `config.json`; [`checkpoint`]: the model with its tokenizer and image
+//!   preprocessor, loaded together;
+//! - [`image_decode`]: bytes to RGB with PIL's semantics and a pixel limit; [`preprocess`]:
+//!   Pillow-exact resize and normalise;
+//! - [`tokenizer`]: prompt to 64 ids, exactly as transformers' `SiglipTokenizer`;
+//! - [`model`]: both towers in candle, with the hot spots in the `siglip-kernels` crate;
+//! - [`zero_shot`]: prompts from labels, and logits to ranked sigmoid scores;
+//! - [`error`]: what can go wrong, one enum.
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod image_decode;
+pub mod model;
+pub mod preprocess;
+pub mod tokenizer;
+pub mod zero_shot;
+
+pub use candle_core::Device;
+pub use checkpoint::Checkpoint;
+pub use error::{Error, Result};
+pub use siglip_kernels::Dtype;
