@@ -51,7 +51,7 @@ pub(super) unsafe fn run(
 /// Splits rows over threads when there are at least two strips per thread, else panels.
 ///
 /// One part per thread: each part streams all of W through the cache, so finer parts (for
-/// work stealing) cost memory bandwidth; 4 parts per thread made the image tower 20% slower.
+/// work stealing) cost memory bandwidth; 4 parts per thread make the image tower 20% slower.
 fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
     let strips = m.div_ceil(MR);
     if strips >= 2 * threads {

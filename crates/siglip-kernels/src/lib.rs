@@ -26,9 +26,9 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
 
 /// Expands `$step!(r)` for r = 0..14 ([`MR`]), so that every accumulator index in a
-/// microkernel is a constant and the 28 accumulators stay in registers. Left as a loop, the
-/// row loop was unrolled or not depending on how the crate happened to be split into codegen
-/// units: one unrelated change made the accumulators spill and the server twice as slow.
+/// microkernel is a constant and the 28 accumulators stay in registers. Left as a loop, whether
+/// the row loop is unrolled depends on how the crate is split into codegen units, and spilled
+/// accumulators halve the products' speed.
 #[cfg(target_arch = "x86_64")]
 macro_rules! for_each_row {
     ($step:ident) => {

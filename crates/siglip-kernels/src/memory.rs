@@ -11,8 +11,8 @@
 //! The towers run on rayon's threads and the server's batchers on their own, so the heap in
 //! question must be the main one: glibc gives other threads arenas of their own, whose heaps
 //! cannot grow past 64 MB and hand freed pages back. Under the main heap alone, the image
-//! tower at batch 8 took half the page faults (197k against 407k for 4 batches with the
-//! weights' loading, 2026-11-26).
+//! tower at batch 8 takes half the page faults it takes with per-thread arenas (figures in
+//! benches/README.md).
 
 /// Releases the free memory of model loading, then keeps later frees for reuse.
 /// A no-op outside glibc.

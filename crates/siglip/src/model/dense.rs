@@ -9,8 +9,8 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Module, Result, Shape, Tensor};
 use candle_nn::{Linear, VarBuilder};
 
-use super::encoder::activate;
 use super::norm::Norm;
+use super::ops;
 use crate::config::Activation;
 use siglip_kernels::{self, Dtype, PackedRhs};
 
@@ -81,9 +81,7 @@ impl Dense {
                     epilogue: activation.map(|_| gelu_epilogue(weight.dtype())),
                 })
             }
-            (Self::Packed { .. }, Some(other)) => {
-                activate(&self.forward_with(x, norm, None)?, other)
-            }
+            (Self::Packed { .. }, Some(other)) => other.forward(&self.forward_with(x, norm, None)?),
             (Self::Candle(linear), _) => {
                 let x = match norm {
                     Some(norm) => norm.forward(x)?,
@@ -91,7 +89,7 @@ impl Dense {
                 };
                 let y = linear.forward(&x)?;
                 match activation {
-                    Some(activation) => activate(&y, activation),
+                    Some(activation) => activation.forward(&y),
                     None => Ok(y),
                 }
             }
@@ -113,6 +111,17 @@ impl Dense {
 impl Module for Dense {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, None, None)
+    }
+}
+
+impl Activation {
+    /// Applies the activation function on its own (when no product fuses it).
+    pub fn forward(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::GeluTanh => ops::gelu_tanh(x),
+            Activation::GeluErf => x.gelu_erf(),
+            Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
+        }
     }
 }
 

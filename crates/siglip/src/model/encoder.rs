@@ -32,15 +32,6 @@ pub struct EncoderShape {
     pub dtype: Dtype,
 }
 
-/// Applies an activation function.
-pub fn activate(x: &Tensor, activation: Activation) -> Result<Tensor> {
-    match activation {
-        Activation::GeluTanh => ops::gelu_tanh(x),
-        Activation::GeluErf => x.gelu_erf(),
-        Activation::QuickGelu => x * candle_nn::ops::sigmoid(&(x * 1.702)?)?,
-    }
-}
-
 /// `SiglipAttention`: multi-head self-attention; q, k and v projected as one product.
 #[derive(Debug, Clone)]
 struct SelfAttention {
