@@ -90,6 +90,10 @@ pub struct LimitsConfig {
     pub max_label_chars: usize,
     /// Longest pause while a request body arrives, ms; longer: 408 (slow-upload protection).
     pub body_idle_timeout_ms: u64,
+    /// Bytes of all header names and values together; more: 431.
+    pub max_header_bytes: usize,
+    /// Header fields; more: 431.
+    pub max_headers: usize,
 }
 
 /// The label cache.
@@ -160,6 +164,8 @@ impl Default for LimitsConfig {
             max_image_side: 16_384,
             max_label_chars: 1_000,
             body_idle_timeout_ms: 15_000,
+            max_header_bytes: 16_384,
+            max_headers: 64,
         }
     }
 }

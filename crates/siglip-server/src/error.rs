@@ -158,6 +158,18 @@ impl ApiError {
         )
     }
 
+    /// 431: too many header fields, or too many header bytes.
+    pub fn headers_too_large(max_headers: usize, max_header_bytes: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "the request headers are too large: at most {max_headers} fields and \
+                 {max_header_bytes} bytes"
+            ),
+        )
+    }
+
     /// 415.
     pub fn unsupported_media_type() -> Self {
         Self::new(

@@ -124,3 +124,86 @@ pub async fn openai_errors(request: Request, next: Next) -> Response {
     }
     converted
 }
+
+/// 431 for a request whose headers exceed `limits.max_headers` fields or
+/// `limits.max_header_bytes` bytes (hyper's own buffer limit stays the backstop for larger ones).
+pub async fn header_limits(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limits = &state.config.limits;
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > limits.max_headers || bytes > limits.max_header_bytes {
+        return ApiError::headers_too_large(limits.max_headers, limits.max_header_bytes)
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// Says `Connection: close` on any response whose request body was not read to its end.
+///
+/// A handler may answer before reading the body (a 404 route, a 401, a 415, a 413 part way).
+/// hyper then cannot reuse the connection, since the unread rest of the body would be parsed
+/// as the next request, and closes it after the response. Without the header a pooling
+/// client reuses the closed socket for its next request and loses it; with it, the client
+/// opens a new connection.
+pub async fn close_if_body_unread(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = ReadToEnd::new(body);
+    let finished = body.finished.clone();
+    let mut response = next
+        .run(Request::from_parts(parts, axum::body::Body::new(body)))
+        .await;
+    if !finished.load(std::sync::atomic::Ordering::Acquire) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// A request body that records whether it was read to its end.
+struct ReadToEnd {
+    inner: axum::body::Body,
+    /// Set once the last frame has been read (or at once for an empty body).
+    finished: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ReadToEnd {
+    fn new(inner: axum::body::Body) -> Self {
+        use http_body::Body as _;
+        let finished = Arc::new(std::sync::atomic::AtomicBool::new(inner.is_end_stream()));
+        Self { inner, finished }
+    }
+}
+
+impl http_body::Body for ReadToEnd {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        let ended = matches!(polled, std::task::Poll::Ready(None)) || self.inner.is_end_stream();
+        if ended {
+            self.finished
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

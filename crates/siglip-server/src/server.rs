@@ -21,7 +21,9 @@ use siglip::Checkpoint;
 use crate::config::ServeConfig;
 use crate::engine::Engine;
 use crate::error::ApiError;
-use crate::middleware::{authenticate, openai_errors, record_metrics, request_id};
+use crate::middleware::{
+    authenticate, close_if_body_unread, header_limits, openai_errors, record_metrics, request_id,
+};
 use crate::routes;
 use crate::state::AppState;
 
@@ -54,7 +56,9 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             record_metrics,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), header_limits))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn(close_if_body_unread))
         .with_state(state)
 }
 
