@@ -34,6 +34,10 @@ pub struct ServeConfig {
     pub dtype: Dtype,
     /// Accepted `Authorization: Bearer` keys; empty means no authentication.
     pub api_keys: Vec<String>,
+    /// A file of keys, one per line, added to `api_keys` (a mounted Secret).
+    pub api_keys_file: Option<PathBuf>,
+    /// Proxies whose `X-Forwarded-For` names the client in the log.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Default `hypothesis_template` of /v1/classify.
     pub hypothesis_template: String,
     /// `text` or `json` log lines.
@@ -133,6 +137,8 @@ impl Default for ServeConfig {
             device: "cpu".into(),
             dtype: Dtype::F32,
             api_keys: Vec::new(),
+            api_keys_file: None,
+            trusted_proxies: Vec::new(),
             hypothesis_template: siglip::zero_shot::DEFAULT_TEMPLATE.into(),
             log_format: LogFormat::Text,
             batching: BatchingConfig::default(),
@@ -229,8 +235,16 @@ pub struct ServeArgs {
     #[arg(long, env = "SIGLIP_DTYPE")]
     pub dtype: Option<Dtype>,
     /// API key clients must send as `Authorization: Bearer KEY` (repeatable; comma-separated in the environment).
-    #[arg(long = "api-key", env = "SIGLIP_API_KEYS", value_delimiter = ',')]
+    #[arg(
+        long = "api-key",
+        env = "SIGLIP_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_keys: Vec<String>,
+    /// File of API keys, one per line (a mounted Secret).
+    #[arg(long, env = "SIGLIP_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
     /// Log line format.
     #[arg(long, env = "SIGLIP_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -272,6 +286,7 @@ impl ServeConfig {
             None => Self::default(),
         };
         config.apply(args);
+        config.load_api_keys()?;
         anyhow::ensure!(
             config.model.is_some(),
             "no model: pass --model, set SIGLIP_MODEL, or set `model` in the config file"
@@ -315,7 +330,9 @@ impl ServeConfig {
         if !args.api_keys.is_empty() {
             self.api_keys.clone_from(&args.api_keys);
         }
-        self.api_keys.retain(|k| !k.trim().is_empty());
+        if args.api_keys_file.is_some() {
+            self.api_keys_file.clone_from(&args.api_keys_file);
+        }
         set(&mut self.batching.max_batch_size, &args.max_batch_size);
         set(&mut self.batching.max_wait_ms, &args.max_wait_ms);
         set(&mut self.batching.queue_capacity, &args.queue_capacity);
@@ -325,6 +342,40 @@ impl ServeConfig {
         );
         set(&mut self.label_cache.capacity, &args.label_cache_capacity);
         set(&mut self.url_fetch.enabled, &args.allow_url_images);
+    }
+}
+
+impl ServeConfig {
+    /// Adds the keys file's keys, trims every key, and refuses keys given but all blank: a
+    /// `SIGLIP_API_KEYS=" , "` must not turn authentication off.
+    fn load_api_keys(&mut self) -> anyhow::Result<()> {
+        if let Some(path) = &self.api_keys_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the API keys file {}", path.display()))?;
+            let keys = text
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with('#'));
+            let before = self.api_keys.len();
+            self.api_keys.extend(keys.map(str::to_string));
+            anyhow::ensure!(
+                self.api_keys.len() > before,
+                "the API keys file {} holds no key",
+                path.display()
+            );
+        }
+        let given = !self.api_keys.is_empty();
+        self.api_keys = self
+            .api_keys
+            .iter()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        anyhow::ensure!(
+            !given || !self.api_keys.is_empty(),
+            "API keys were given but every one is blank; refusing to serve without authentication"
+        );
+        Ok(())
     }
 }
 
@@ -404,5 +455,36 @@ mod tests {
             (7000, "0.0.0.0", 4)
         );
         assert!(ServeConfig::from_toml("nonsense_key = 1").is_err());
+    }
+
+    #[test]
+    fn blank_keys_refuse_to_start_and_files_add_keys() {
+        let blank = ServeArgs {
+            model: Some("m".into()),
+            api_keys: vec![" ".into(), "".into()],
+            ..Default::default()
+        };
+        let error = ServeConfig::resolve(&blank).unwrap_err().to_string();
+        assert!(error.contains("blank"), "{error}");
+
+        let path = std::env::temp_dir().join(format!("siglip-keys-{}", std::process::id()));
+        std::fs::write(&path, "# the gateway's key\n\n  k1  \nk2\n").unwrap();
+        let with_file = ServeArgs {
+            model: Some("m".into()),
+            api_keys: vec!["k0".into()],
+            api_keys_file: Some(path.clone()),
+            ..Default::default()
+        };
+        let config = ServeConfig::resolve(&with_file).unwrap();
+        assert_eq!(config.api_keys, ["k0", "k1", "k2"]);
+
+        std::fs::write(&path, "# nothing\n\n").unwrap();
+        let empty_file = ServeArgs {
+            model: Some("m".into()),
+            api_keys_file: Some(path.clone()),
+            ..Default::default()
+        };
+        assert!(ServeConfig::resolve(&empty_file).is_err());
+        std::fs::remove_file(path).unwrap();
     }
 }

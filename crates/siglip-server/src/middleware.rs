@@ -1,10 +1,11 @@
 //! The layers every request passes: request id and log span, metrics, authentication, and
 //! the conversion of any non-JSON error response into an OpenAI error object.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,24 +32,35 @@ pub async fn authenticate(
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim());
     match presented {
-        Some(key)
-            if keys
-                .iter()
-                .any(|k| constant_time_eq(k.as_bytes(), key.as_bytes())) =>
-        {
-            next.run(request).await
-        }
+        Some(key) if key_matches(keys, key) => next.run(request).await,
         _ => ApiError::unauthorized().into_response(),
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether `presented` is one of `keys`, in time that depends on neither the keys' lengths nor
+/// where a match is: the SHA-256 digests (all 32 bytes) are compared, and every key is tried.
+fn key_matches(keys: &[String], presented: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    let presented = Sha256::digest(presented.as_bytes());
+    keys.iter().fold(false, |found, key| {
+        let digest = Sha256::digest(key.as_bytes());
+        let differing = digest
+            .iter()
+            .zip(presented.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        found | (differing == 0)
+    })
 }
 
 /// Keeps the client's `x-request-id` (if sane) or makes one; echoes it on the response and
-/// puts it, with the forwarded client address, on the request's log span.
-pub async fn request_id(mut request: Request, next: Next) -> Response {
+/// puts it on the request's log span with the socket's peer address and, behind a trusted
+/// proxy, the client address that proxy forwarded. User-controlled values (path, request id)
+/// are logged quoted, so that they cannot forge fields of a text log line.
+pub async fn request_id(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -56,20 +68,37 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         .filter(|v| !v.is_empty() && v.len() <= 200 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let forwarded = request
-        .headers()
-        .get("x-forwarded-for")
-        .or_else(|| request.headers().get("x-real-ip"))
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_string();
-    let span = tracing::info_span!("request", id = %id, method = %request.method(), path = %request.uri().path(), client = %forwarded);
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| *address);
+    let client = peer
+        .filter(|p| state.config.trusted_proxies.contains(&p.ip()))
+        .and_then(|_| forwarded_client(request.headers()));
+    let span = tracing::info_span!(
+        "request",
+        id = ?id,
+        method = %request.method(),
+        path = ?request.uri().path(),
+        peer = %peer.map_or_else(|| "-".to_string(), |p| p.to_string()),
+        client = %client.map_or_else(|| "-".to_string(), |c| c.to_string()),
+    );
     let value = HeaderValue::from_str(&id).expect("checked to be visible ASCII");
     request.headers_mut().insert("x-request-id", value.clone());
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "done"));
     response.headers_mut().insert("x-request-id", value);
     response
+}
+
+/// The address the nearest proxy saw: the last hop of `X-Forwarded-For` (the hops before it
+/// are whatever the client wrote), when it parses as an IP address.
+fn forwarded_client(headers: &header::HeaderMap) -> Option<IpAddr> {
+    let forwarded = headers.get_all("x-forwarded-for").iter().next_back()?;
+    let last_hop = forwarded.to_str().ok()?.rsplit(',').next()?.trim();
+    (last_hop.len() <= 64)
+        .then(|| last_hop.parse().ok())
+        .flatten()
 }
 
 /// Requests by route and status, and their latency.

@@ -57,7 +57,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             record_metrics,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), header_limits))
-        .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .layer(middleware::from_fn(close_if_body_unread))
         .with_state(state)
 }
@@ -101,6 +101,19 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;
+    let loopback = config.host == "localhost"
+        || config
+            .host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if config.api_keys.is_empty() && !loopback {
+        tracing::warn!(
+            host = %config.host,
+            "no API keys: /v1/ is open to every client that reaches {}; set --api-key, \
+             SIGLIP_API_KEYS or SIGLIP_API_KEYS_FILE",
+            config.host
+        );
+    }
     // The one line scripts and tests wait for.
     println!("listening on http://{}", listener.local_addr()?);
     let state = Arc::new(AppState::new(config, served_model_name));
@@ -122,9 +135,12 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         })
     };
     let mut server = tokio::spawn(
-        axum::serve(listener, app(state.clone()))
-            .with_graceful_shutdown(shutdown_signal(state.clone()))
-            .into_future(),
+        axum::serve(
+            listener,
+            app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal(state.clone()))
+        .into_future(),
     );
     tokio::select! {
         // A model that fails to load ends the process with its error.
