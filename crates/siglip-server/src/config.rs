@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use siglip_kernels::Dtype;
 
+use crate::connections::ConnectionsConfig;
 use crate::engine::EngineConfig;
 
 /// Everything the server reads at start-up.
@@ -50,6 +51,8 @@ pub struct ServeConfig {
     pub label_cache: LabelCacheConfig,
     /// Image inputs given as http(s) URLs.
     pub url_fetch: UrlFetchConfig,
+    /// Open connections and how long a request head may take.
+    pub connections: ConnectionsConfig,
 }
 
 /// Log line format.
@@ -145,6 +148,7 @@ impl Default for ServeConfig {
             limits: LimitsConfig::default(),
             label_cache: LabelCacheConfig::default(),
             url_fetch: UrlFetchConfig::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The crate in request order (one `/v1/classify` call, top to bottom):
 //! - [`server`]: `app()` (routes and layers) and `run` (start-up, graceful shutdown);
+//!   [`connections`]: the accept loop (connection cap, header-read timeout, drain);
 //!   [`middleware`]: request id, metrics, authentication, OpenAI errors; [`state`]: what the
 //!   handlers share;
 //! - [`routes`]: one handler per route; [`api`] holds the bodies, [`error`] the error object
@@ -17,6 +18,7 @@
 pub mod api;
 pub mod batcher;
 pub mod config;
+pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod image_input;

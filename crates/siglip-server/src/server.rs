@@ -6,7 +6,6 @@
 //! (`/ready` turns 503), axum stops accepting and drains the connections in flight, then
 //! both batching queues finish their accepted entries and the process exits 0.
 
-use std::future::IntoFuture;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -19,6 +18,7 @@ use axum::Router;
 use siglip::Checkpoint;
 
 use crate::config::ServeConfig;
+use crate::connections;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::middleware::{
@@ -134,21 +134,26 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
             anyhow::Ok(())
         })
     };
-    let mut server = tokio::spawn(
-        axum::serve(
-            listener,
-            app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal(state.clone()))
-        .into_future(),
-    );
+    let mut server = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let config = state.config.connections.clone();
+            connections::serve(
+                listener,
+                app(state.clone()),
+                &config,
+                shutdown_signal(state),
+            )
+            .await;
+        })
+    };
     tokio::select! {
         // A model that fails to load ends the process with its error.
         loaded = loader => loaded??,
         // A shutdown signal before the model was ready.
-        served = &mut server => return Ok(served??),
+        served = &mut server => return Ok(served?),
     }
-    server.await??;
+    server.await?;
     if let Some(engine) = state.engine.get() {
         engine.shutdown().await;
     }

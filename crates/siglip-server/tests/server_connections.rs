@@ -123,3 +123,77 @@ async fn oversized_headers_get_431() {
         .unwrap();
     assert_eq!(within.status(), 200);
 }
+
+const SHORT_HEAD_TIMEOUT: &str =
+    "[connections]\nmax_connections = 2\nheader_read_timeout_ms = 300\n";
+
+/// Reads until the server closes the connection, or `limit` passes; what came back and when.
+fn read_until_closed(
+    stream: &mut std::net::TcpStream,
+    limit: std::time::Duration,
+) -> (String, std::time::Duration) {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    (
+        String::from_utf8_lossy(&received).into_owned(),
+        start.elapsed(),
+    )
+}
+
+#[test]
+fn a_half_sent_head_and_an_idle_connection_are_closed_on_time() {
+    use std::io::Write;
+    let server = Server::start("tiny-p16", &[], Some(SHORT_HEAD_TIMEOUT));
+    let address = server.base.strip_prefix("http://").unwrap();
+    let limit = std::time::Duration::from_secs(5);
+
+    let mut half = std::net::TcpStream::connect(address).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    let (_, waited) = read_until_closed(&mut half, limit);
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+
+    let mut idle = std::net::TcpStream::connect(address).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (answer, waited) = read_until_closed(&mut idle, limit);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "idle for {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_for_one_to_close() {
+    let server = Server::start(
+        "tiny-p16",
+        &[],
+        Some("[connections]\nmax_connections = 2\nheader_read_timeout_ms = 60000\n"),
+    );
+    let address = server.base.strip_prefix("http://").unwrap();
+    let held: Vec<_> = (0..2)
+        .map(|_| std::net::TcpStream::connect(address).unwrap())
+        .collect();
+    // Let the accept loop take both before the third arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let refused = client.get(server.url("/health")).send().await;
+    assert!(
+        refused.is_err(),
+        "a third connection was served: {refused:?}"
+    );
+    drop(held);
+    let client = reqwest::Client::new();
+    let served = client.get(server.url("/health")).send().await.unwrap();
+    assert_eq!(served.status(), 200);
+}
