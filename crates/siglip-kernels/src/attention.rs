@@ -68,6 +68,11 @@ pub fn attend(
     }
     let len = batch * q.rows * width;
     let mut out = Vec::with_capacity(len);
+    if len == 0 {
+        // No query rows (or heads of width 0): nothing to compute. (`HeadColumns::at` may
+        // only offset into an allocation, and an empty vector has none.)
+        return Some(out);
+    }
     let columns = HeadColumns(out.as_mut_ptr());
     // One task per (sequence, head), handed out by rayon as threads come free; each writes
     // its head's columns of its sequence's rows, straight into `out`.
@@ -94,8 +99,9 @@ unsafe impl Sync for HeadColumns {}
 impl HeadColumns {
     /// The element `offset` places in.
     fn at(&self, offset: usize) -> *mut f32 {
-        // SAFETY: `attend` only asks for offsets of its tasks' blocks, inside the output's
-        // capacity.
+        // SAFETY: `attend` only asks for the offsets of its tasks' first elements, each
+        // inside the output's capacity (which is not empty: `attend` returns before when it
+        // would be).
         unsafe { self.0.add(offset) }
     }
 }
@@ -270,10 +276,22 @@ mod tests {
     /// on q, k and v rounded to bf16 (as the kernels round them), so what is left is the
     /// rounding of the softmax's weights (2^-8 relative at most) and its exponential's error.
     fn check(dtype: Dtype, batch: usize, q_rows: usize, k_rows: usize, threads: usize) {
+        check_heads(dtype, batch, q_rows, k_rows, threads, 16);
+    }
+
+    /// As [`check`], with heads `dim` wide.
+    fn check_heads(
+        dtype: Dtype,
+        batch: usize,
+        q_rows: usize,
+        k_rows: usize,
+        threads: usize,
+        dim: usize,
+    ) {
         let shape = AttentionShape {
             batch,
             heads: 3,
-            dim: 16,
+            dim,
         };
         let width = shape.heads * shape.dim;
         let tolerance = match dtype {
@@ -318,7 +336,7 @@ mod tests {
             assert!((got - want).abs() < tolerance, "{got} vs {want}");
             worst = worst.max((got - want).abs());
         }
-        eprintln!("{dtype} {batch}×{q_rows}×{k_rows}: worst {worst:e}");
+        eprintln!("{dtype} {batch}×{q_rows}×{k_rows}, dim {dim}: worst {worst:e}");
     }
 
     #[test]
@@ -335,6 +353,23 @@ mod tests {
             check(dtype, 1, 250, 250, 2);
             check(dtype, 2, 1, 250, 2);
             check(dtype, 1, 577, 577, 2);
+        }
+    }
+
+    /// so400m's head width, 72: V's last panel, the output tiles of the last head and the
+    /// rounded rows of q are 8 columns past a multiple of 32, whose masked tails' second half
+    /// lies past the end of the buffers (as do the score rows' tails for 8, 40 and 72 keys).
+    #[test]
+    fn matches_the_definition_with_heads_of_72() {
+        for dtype in [Dtype::F32, Dtype::Bf16] {
+            if !cpu_supports(dtype) {
+                eprintln!("skipped {dtype}: no AVX-512 kernels on this CPU");
+                continue;
+            }
+            check_heads(dtype, 1, 8, 8, 1, 72);
+            check_heads(dtype, 2, 40, 40, 2, 72);
+            check_heads(dtype, 1, 3, 72, 1, 72);
+            check_heads(dtype, 1, 17, 17, 1, 72);
         }
     }
 }

@@ -103,8 +103,12 @@ pub(super) unsafe fn round_rows(
     let tail_store = u32::MAX >> (32 - tail.next_multiple_of(2).max(2));
     for r in 0..rows {
         // SAFETY: row r holds `len` readable values at src and `len` rounded up to even
-        // writable ones at dst; loads past `full` are masked to the `tail` valid inputs and
-        // the store to their even-rounded count.
+        // writable ones at dst, so the row starts and every `add` below (offsets <= len) stay
+        // in their allocations. Below `full` the accesses are whole 32-value chunks of the
+        // row. The tail's loads are masked to its `tail` valid inputs and its store to their
+        // even-rounded count (lanes outside a mask are not accessed); its second half starts
+        // past the row when tail <= 16 (past the end of the buffer on the last row), hence
+        // `wrapping_add`, and its mask is then zero.
         unsafe {
             let (s, d) = (src.add(r * ld_src), dst.add(r * ld_dst));
             for p in (0..full).step_by(32) {
@@ -114,7 +118,7 @@ pub(super) unsafe fn round_rows(
             }
             if tail > 0 {
                 let lo = _mm512_maskz_loadu_ps(tail_loads[0], s.add(full));
-                let hi = _mm512_maskz_loadu_ps(tail_loads[1], s.add(full + 16));
+                let hi = _mm512_maskz_loadu_ps(tail_loads[1], s.add(full).wrapping_add(16));
                 let packed = transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(hi, lo));
                 _mm512_mask_storeu_epi16(d.add(full).cast(), tail_store, packed);
             }
@@ -155,9 +159,12 @@ pub(super) unsafe fn round_panel(src: &[f32], ld: usize, k: usize, cols: usize, 
                 let p = 2 * p2 + i;
                 if p < k {
                     // SAFETY: row p < k starts inside `src` and holds `cols` values (asserted
-                    // above); the load is masked to them.
+                    // above), so the `add` to its start stays in the slice; the load is masked
+                    // to the values of this half (lanes outside the mask are not accessed).
+                    // With cols <= 16 the second half starts past them, possibly past the end
+                    // of `src` (its last row), hence `wrapping_add`; its mask is then zero.
                     *row = unsafe {
-                        let at = src.as_ptr().add(p * ld + 16 * half);
+                        let at = src.as_ptr().add(p * ld).wrapping_add(16 * half);
                         let rounded = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, at));
                         transmute::<__m256bh, __m256i>(rounded)
                     };

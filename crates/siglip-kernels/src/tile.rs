@@ -38,13 +38,16 @@ fn column_masks(cols: usize) -> [__mmask16; 2] {
 /// Starts fetching the output tile into L1 so the epilogue's loads do not wait on memory.
 ///
 /// # Safety
-/// Only computes addresses inside the tile described by `out` (prefetches never fault).
+/// `out.addend`, when not null, addresses ROWS rows (stride `out.ld_addend`) of `out.cols`
+/// readable f32s, as [`store`] requires.
 #[target_feature(enable = "avx512f")]
 #[inline]
 pub(super) unsafe fn prefetch<const ROWS: usize>(out: &OutTile) {
     if !out.addend.is_null() {
         for r in 0..ROWS {
-            // SAFETY: row r < ROWS of the tile; a prefetch does not access memory architecturally.
+            // SAFETY: both addresses are elements of the tile (row r < ROWS, its first and its
+            // last valid column, cols >= 1), so the `add`s stay inside the allocation; a
+            // prefetch does not access memory architecturally.
             unsafe {
                 let row = out.addend.add(r * out.ld_addend);
                 _mm_prefetch::<_MM_HINT_T0>(row.cast());
@@ -55,6 +58,11 @@ pub(super) unsafe fn prefetch<const ROWS: usize>(out: &OutTile) {
 }
 
 /// Writes the accumulators `acc` (row r, half h = columns 16h..16h+16) to `out`.
+///
+/// Only the `out.cols` valid columns of a row are read or written. In a tile of at most 16
+/// columns the second half's address lies past them, possibly past the end of the buffer
+/// (the last row of a product whose n is 16 or less past a multiple of 32, e.g. a head of
+/// width 72): it is computed with `wrapping_add` and used only under an all-zero mask.
 ///
 /// # Safety
 /// The CPU supports avx512f; `out.c` addresses ROWS rows (stride `out.ldc`) of `out.cols`
@@ -69,22 +77,29 @@ pub(super) unsafe fn store<const ROWS: usize>(acc: &[[__m512; 2]; ROWS], out: &O
     let bias = if out.bias.is_null() {
         [_mm512_setzero_ps(); 2]
     } else {
-        // SAFETY: `bias` holds `cols` readable values; masked lanes are not touched.
+        // SAFETY: `bias` holds `cols` readable values and each load is masked to those of its
+        // half (lanes outside a mask are not accessed). `bias + 16` is past them when
+        // cols <= 16, hence `wrapping_add`; its mask is then zero and it reads nothing.
         unsafe {
             [
                 _mm512_maskz_loadu_ps(masks[0], out.bias),
-                _mm512_maskz_loadu_ps(masks[1], out.bias.add(16)),
+                _mm512_maskz_loadu_ps(masks[1], out.bias.wrapping_add(16)),
             ]
         }
     };
     for (r, row) in acc.iter().enumerate() {
         for (h, &v) in row.iter().enumerate() {
-            // SAFETY: row r < ROWS and columns 16h.. under the mask lie inside the tile.
+            // SAFETY: row r < ROWS starts inside the tile, so the `add` to it stays in the
+            // allocation; its half h may not when cols <= 16 (see above), hence
+            // `wrapping_add`. Whole-vector accesses happen only when cols == NR, where both
+            // halves are in the tile; otherwise they are masked to the row's valid columns of
+            // half h (none, for h = 1 when cols <= 16), and lanes outside a mask are not
+            // accessed.
             unsafe {
-                let dst = out.c.add(r * out.ldc + 16 * h);
+                let dst = out.c.add(r * out.ldc).wrapping_add(16 * h);
                 let mut sum = _mm512_add_ps(v, bias[h]);
                 if !out.addend.is_null() {
-                    let src = out.addend.add(r * out.ld_addend + 16 * h);
+                    let src = out.addend.add(r * out.ld_addend).wrapping_add(16 * h);
                     let held = if full {
                         _mm512_loadu_ps(src)
                     } else {

@@ -306,6 +306,49 @@ fn model_like_shapes() {
     }
 }
 
+/// Tails of at most 16 columns, the shapes whose masked second half starts past the end of a
+/// buffer: n and k from 1 to 16, 40 and 72 (so400m's head width), so that the output tiles,
+/// the bias, the residual, the W panels (rounded from W in place for the transposed layout)
+/// and the rows of x all end in one. Every buffer is exactly as long as its shape (bias n,
+/// x m·k, residual and fresh outputs m·n), so a tail's address past the end is past the
+/// allocation.
+///
+/// Computing such an address with `ptr::add` was undefined behaviour that no result shows,
+/// so this checks the values only. Miri would catch it but cannot run these kernels: under
+/// Miri `is_x86_feature_detected!` reports only the features enabled at compile time (so
+/// `cpu_supports` is false and the test skips), and its AVX-512 emulation lacks the
+/// instructions the bf16 kernels are built on (`vdpbf16ps`, `vcvtne2ps2bf16`).
+#[test]
+fn narrow_tails() {
+    let layouts = [Layout::RowMajor, Layout::Transposed, Layout::Strided];
+    let mut rng = Rng(0x72);
+    for dtype in [Dtype::F32, Dtype::Bf16] {
+        if !cpu_supports(dtype) {
+            eprintln!("skipping: CPU lacks {dtype:?} support");
+            continue;
+        }
+        let widths = || (1..=16).chain([40, 72]);
+        for n in widths() {
+            for k in widths() {
+                let v = n + k;
+                check(
+                    &Case {
+                        m: [1, 6, 15, 29][v % 4],
+                        k,
+                        n,
+                        layout: layouts[v % 3],
+                        bias: v % 5 != 0,
+                        out_pad: if v % 7 == 0 { 5 } else { 0 },
+                        threads: 1 + v / 3 % 2,
+                    },
+                    dtype,
+                    &mut rng,
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn k_zero_gives_bias() {
     let Some(rhs) = PackedRhs::pack(&[], 3, 0, 0, 1, Dtype::F32) else {
