@@ -93,8 +93,6 @@ pub struct LimitsConfig {
     pub max_image_pixels: u64,
     /// Longest side of one image, pixels.
     pub max_image_side: u32,
-    /// Characters in one label or text.
-    pub max_label_chars: usize,
     /// Longest pause while a request body arrives, ms; longer: 408 (slow-upload protection).
     pub body_idle_timeout_ms: u64,
     /// Bytes of all header names and values together; more: 431.
@@ -172,7 +170,6 @@ impl Default for LimitsConfig {
             max_labels_per_request: 256,
             max_image_pixels: 40_000_000,
             max_image_side: 16_384,
-            max_label_chars: 1_000,
             body_idle_timeout_ms: 15_000,
             max_header_bytes: 16_384,
             max_headers: 64,

@@ -173,30 +173,10 @@ fn validate(
             ),
         ));
     }
-    if labels
-        .iter()
-        .any(|l| l.chars().count() > limits.max_label_chars)
-    {
-        return Err(ApiError::invalid(
-            "labels",
-            "label_too_long",
-            format!(
-                "labels are limited to {} characters",
-                limits.max_label_chars
-            ),
-        ));
-    }
     let template = input
         .hypothesis_template
         .as_deref()
         .unwrap_or(&state.config.hypothesis_template);
-    if template.chars().count() > limits.max_label_chars {
-        return Err(ApiError::invalid(
-            "hypothesis_template",
-            "template_too_long",
-            "hypothesis_template is too long",
-        ));
-    }
     if input.top_k == Some(0) {
         return Err(ApiError::invalid(
             "top_k",

@@ -196,16 +196,5 @@ fn read_inputs(state: &AppState, body: &EmbeddingsRequest) -> Result<Vec<Input>,
             ),
         ));
     }
-    for input in &inputs {
-        if let Input::Text(text) = input {
-            if text.chars().count() > limits.max_label_chars {
-                return Err(ApiError::invalid(
-                    "input",
-                    "text_too_long",
-                    format!("texts are limited to {} characters", limits.max_label_chars),
-                ));
-            }
-        }
-    }
     Ok(inputs)
 }

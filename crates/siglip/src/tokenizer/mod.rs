@@ -9,6 +9,12 @@
 //!    `<unk>` itself (SentencePiece with its dummy prefix);
 //! 4. drop a lone leading "▁" before a special token;
 //! 5. truncate to 63, append `</s>` unless already last, pad with `</s>` to 64.
+//!
+//! Texts of any length are accepted, and the cost stays bounded by the part that is kept:
+//! [`SiglipTokenizer::encode`] tokenizes growing prefixes cut at a space, and stops at the first
+//! that yields more ids than are kept. Pieces never span a space (SentencePiece splits by
+//! whitespace, and the canonicalisation and special-token split are local), so the ids of such
+//! a prefix are the first ids of the whole text.
 
 mod canonical;
 mod charsmap;
@@ -181,7 +187,7 @@ impl SiglipTokenizer {
 
     /// Ids of `text` with `</s>`, truncated and padded to `max_length`.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        let mut ids = self.tokenize(text);
+        let mut ids = self.tokenize_kept_part(text);
         if ids.len() + 1 > self.max_length {
             ids.truncate(self.max_length - 1);
         }
@@ -190,6 +196,27 @@ impl SiglipTokenizer {
         }
         ids.resize(self.max_length, self.pad_id);
         ids
+    }
+
+    /// The ids of `text`, or of a prefix of it with more ids than `encode` keeps (their first
+    /// `max_length` are then the whole text's). Prefixes grow 4x from 1 KiB, each cut at a
+    /// space, so the work is within a constant of the kept part's.
+    fn tokenize_kept_part(&self, text: &str) -> Vec<u32> {
+        let mut end = 1024;
+        while end < text.len() {
+            let boundary = (0..=end)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            if let Some(cut) = text[..boundary].rfind(' ').filter(|&cut| cut > 0) {
+                let ids = self.tokenize(&text[..cut]);
+                if ids.len() > self.max_length {
+                    return ids;
+                }
+            }
+            end = end.saturating_mul(4);
+        }
+        self.tokenize(text)
     }
 
     /// Ids before `</s>`, truncation and padding (`tokenize` + `convert_tokens_to_ids`).
@@ -213,9 +240,31 @@ impl SiglipTokenizer {
     }
 
     /// `_tokenize`: canonicalise, then encode behind the unknown token and drop its pieces.
+    ///
+    /// A long chunk is encoded from growing prefixes (4x from 4 KiB, cut between characters)
+    /// until one settles more pieces than are kept: canonicalisation and normalisation are
+    /// character-local but for the prefix's end, which is left out of the count.
     fn tokenize_chunk(&self, text: &str) -> Vec<u32> {
-        let text = canonicalize(text, self.lower_case);
-        let pieces = self.sp.encode(&format!("{}{text}", self.unk.text));
+        let wanted = self.unk_pieces + self.max_length + 1;
+        let encode_prefix = |prefix: &str| {
+            let text = canonicalize(prefix, self.lower_case);
+            self.sp
+                .encode_first(&format!("{}{text}", self.unk.text), wanted)
+        };
+        let mut end = 4096;
+        let mut settled = None;
+        while end < text.len() && settled.is_none() {
+            let cut = (0..=end)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            settled = encode_prefix(&text[..cut]);
+            end = end.saturating_mul(4);
+        }
+        let pieces = settled.unwrap_or_else(|| {
+            let text = canonicalize(text, self.lower_case);
+            self.sp.encode(&format!("{}{text}", self.unk.text))
+        });
         let skip = if pieces.len() >= self.unk_pieces {
             self.unk_pieces
         } else {

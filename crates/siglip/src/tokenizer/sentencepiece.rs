@@ -221,7 +221,21 @@ impl SentencePiece {
 
     /// `sp.encode(text)`: normalise, then segment.
     pub fn encode(&self, text: &str) -> Vec<Piece> {
-        self.segment(&self.normalize(text))
+        let normalized = self.normalize(text);
+        self.segment(&normalized, usize::MAX, normalized.len()).0
+    }
+
+    /// More than `wanted` first pieces of the encoding of any text that starts with `prefix`,
+    /// if `prefix` settles them; `None` if it does not. The normalised form of the prefix's
+    /// last [`UNSETTLED_TAIL_BYTES`] may differ from the whole text's, so only what comes
+    /// before them counts. The cost is bounded by the prefix.
+    pub fn encode_first(&self, prefix: &str, wanted: usize) -> Option<Vec<Piece>> {
+        let normalized = self.normalize(prefix);
+        let settled = normalized.len().checked_sub(UNSETTLED_TAIL_BYTES)?;
+        match self.segment(&normalized, wanted, settled) {
+            (pieces, true) => Some(pieces),
+            (_, false) => None,
+        }
     }
 
     /// SentencePiece's `Normalizer::Normalize` (without user-defined symbols).
@@ -289,24 +303,62 @@ impl SentencePiece {
         normalized
     }
 
-    /// Viterbi over the lattice of matchable pieces, as `unigram::Model::Encode`.
-    fn segment(&self, text: &str) -> Vec<Piece> {
+    /// Viterbi over the lattice of matchable pieces, as `unigram::Model::Encode`; the pieces,
+    /// and whether they stopped early at `wanted` certain ones.
+    ///
+    /// With more than `wanted` pieces certain, it stops: no piece is longer than `reach`
+    /// bytes, so every path to a later position passes through one of the last `reach`
+    /// positions settled, and where the best paths to all of those meet, the path up to that
+    /// point is every longer text's. A position's best path depends only on the text before
+    /// it, so the check holds for any text that shares `text[..checked_until]`. It runs every
+    /// [`CERTAINTY_CHECK_BYTES`].
+    fn segment(&self, text: &str, wanted: usize, checked_until: usize) -> (Vec<Piece>, bool) {
         #[derive(Clone, Copy)]
         struct Best {
             id: u32,
             score: f32,
             start: Option<usize>,
+            /// Pieces on the best path to here, a run of unknown pieces counting once (as
+            /// they come out).
+            pieces: usize,
         }
         let unset = Best {
             id: 0,
             score: 0.0,
             start: None,
+            pieces: 0,
         };
         let mut best = vec![unset; text.len() + 1];
         let unk_score = self.min_score - UNK_PENALTY;
         let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        // An unknown character is one piece of up to 4 bytes.
+        let reach = self.longest_piece.max(4);
+        let mut next_check = CERTAINTY_CHECK_BYTES;
+        let mut end = text.len();
+        let mut certain = false;
         for (n, &start) in boundaries.iter().enumerate() {
+            if start >= next_check && start <= checked_until && wanted < usize::MAX {
+                next_check = start + CERTAINTY_CHECK_BYTES;
+                // best[..=start] is settled: start is the next position pieces leave from.
+                let window = boundaries[..=n]
+                    .iter()
+                    .rev()
+                    .take_while(|&&p| p + reach > start)
+                    .copied();
+                if let Some(meet) = meeting_point(window, |p| best[p].start) {
+                    if best[meet].pieces > wanted {
+                        end = meet;
+                        certain = true;
+                        break;
+                    }
+                }
+            }
             let here = best[start].score;
+            let after_unknown = start > 0 && best[start].id == self.unk_id;
+            let pieces_here = best[start].pieces;
+            let unk_id = self.unk_id;
+            let pieces_after =
+                |id: u32| pieces_here + usize::from(!(after_unknown && id == unk_id));
             let char_len = boundaries.get(n + 1).copied().unwrap_or(text.len()) - start;
             let mut has_single = false;
             let ends = boundaries[n + 1..].iter().copied().chain([text.len()]);
@@ -326,6 +378,7 @@ impl SentencePiece {
                         id,
                         score: candidate,
                         start: Some(start),
+                        pieces: pieces_after(id),
                     };
                 }
                 has_single |= length == char_len;
@@ -338,12 +391,12 @@ impl SentencePiece {
                         id: self.unk_id,
                         score: candidate,
                         start: Some(start),
+                        pieces: pieces_after(self.unk_id),
                     };
                 }
             }
         }
         let mut pieces = Vec::new();
-        let mut end = text.len();
         while end > 0 {
             let node = best[end];
             pieces.push(Piece { id: node.id });
@@ -352,8 +405,38 @@ impl SentencePiece {
         pieces.reverse();
         // Runs of unknown pieces become one piece, as SentencePieceProcessor does.
         pieces.dedup_by(|b, a| a.id == self.unk_id && b.id == self.unk_id);
-        pieces
+        (pieces, certain)
     }
+}
+
+/// How often, in bytes of normalised text, [`SentencePiece::segment`] checks whether the
+/// pieces it was asked for are certain.
+const CERTAINTY_CHECK_BYTES: usize = 1024;
+
+/// The end of a normalised prefix that may normalise differently once the text goes on (a
+/// rule matching across the cut, trailing whitespace removed): far longer than any rule.
+const UNSETTLED_TAIL_BYTES: usize = 256;
+
+/// The latest position that the best paths back from every position of `window` all pass
+/// through (`back` gives each position's predecessor on its best path), or `None` if they do
+/// not meet within a bounded walk.
+fn meeting_point(
+    window: impl Iterator<Item = usize>,
+    back: impl Fn(usize) -> Option<usize>,
+) -> Option<usize> {
+    const MAX_STEPS: usize = 1 << 14;
+    let mut heads: Vec<usize> = window.collect();
+    for _ in 0..MAX_STEPS {
+        let latest = *heads.iter().max()?;
+        if heads.iter().all(|&h| h == latest) {
+            return Some(latest);
+        }
+        // Step back every path that is ahead of the others; paths only move earlier.
+        for head in heads.iter_mut().filter(|h| **h == latest) {
+            *head = back(*head)?;
+        }
+    }
+    None
 }
 
 /// The base64 `precompiled_charsmap` of a (possibly nested) `Precompiled` normaliser.
