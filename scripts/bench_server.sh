@@ -4,7 +4,7 @@
 # for each client count, and prints one JSON line per run with the server's peak RSS.
 #
 #   scripts/bench_server.sh MODEL_DIR [DTYPE] [SECONDS] [CLIENTS...]
-#   scripts/bench_server.sh /work/bigmodels/siglip-base-384-random bf16 30 1 2 8
+#   scripts/bench_server.sh target/bigmodels/siglip-base-384-random bf16 30 1 2 8
 #
 # Extra server flags go in SERVER_FLAGS (e.g. SERVER_FLAGS="--max-batch-size 1"), extra
 # load-generator flags in LOADGEN_FLAGS (e.g. "--images-per-request 4" or "--labels a,b").

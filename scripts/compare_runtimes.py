@@ -2,24 +2,32 @@
 """Side-by-side CPU speed of the SigLIP image tower: siglip-server against transformers, ONNX Runtime
 and OpenVINO, with the same weights and the same thread count everywhere.
 
-Usage, from the repository root (the Python side needs torch, transformers, Pillow, onnx,
-onnxruntime and openvino; `/work/pyenv/venv/bin/pip install onnxruntime openvino onnx onnxscript`):
+Usage, from the repository root.  The Python side needs torch, transformers, Pillow, onnx,
+onnxruntime and openvino, pinned in scripts/requirements-compare.txt.  It gets an environment of its
+own so that .venv-fixtures holds exactly scripts/requirements-fixtures.txt (make_fixtures.py trains
+tests/fixtures/spiece.model partly on text from that environment's site-packages):
+
+    python3 -m venv .venv-compare && .venv-compare/bin/pip install -r scripts/requirements-compare.txt
+
+The full-size models are those of `scripts/make_fixtures.py --full base|so400m`, by default under
+$SIGLIP_BIGMODELS, else target/bigmodels in the repository; the ONNX exports (--work-dir) and the
+~1 MP photo (--photo) go there too by default.
 
     # Tower comparison (default mode): images/s of get_image_features, pixels [B,3,S,S] -> pooled features
-    /work/pyenv/venv/bin/python scripts/compare_runtimes.py --batch 1 8 --markdown
-    /work/pyenv/venv/bin/python scripts/compare_runtimes.py --model /work/bigmodels/siglip-so400m-384-random \\
+    .venv-compare/bin/python scripts/compare_runtimes.py --batch 1 8 --markdown
+    .venv-compare/bin/python scripts/compare_runtimes.py --model target/bigmodels/siglip-so400m-384-random \\
         --runtimes transformers-fp32,siglip-server-fp32 --batch 1 --rounds 3 --passes 3 --out so400m.json
 
     # Quick check of every code path on the tiny fixture model
-    /work/pyenv/venv/bin/python scripts/compare_runtimes.py --model tests/fixtures/models/tiny-p16 \\
+    .venv-compare/bin/python scripts/compare_runtimes.py --model tests/fixtures/models/tiny-p16 \\
         --rounds 1 --passes 1 --markdown
 
     # End-to-end transformers classification as a user writes it (PIL open of a ~1 MP JPEG, processor
     # with 8 labels, model(**inputs), sigmoid), with and without precomputed text embeddings
-    /work/pyenv/venv/bin/python scripts/compare_runtimes.py --pipeline --markdown
+    .venv-compare/bin/python scripts/compare_runtimes.py --pipeline --markdown
 
     # Peak RSS and seconds/image, one fresh process per runtime
-    /work/pyenv/venv/bin/python scripts/compare_runtimes.py --memory --model /work/bigmodels/siglip-so400m-384-random --markdown
+    .venv-compare/bin/python scripts/compare_runtimes.py --memory --model target/bigmodels/siglip-so400m-384-random --markdown
 
 Runtimes (--runtimes a,b,c selects a subset, in that order):
 
@@ -89,9 +97,12 @@ transformers.utils.logging.disable_progress_bar()
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = os.path.join(REPO, "tests", "fixtures", "images")
-DEFAULT_MODEL = "/work/bigmodels/siglip-base-384-random"
-DEFAULT_WORK_DIR = "/work/bigmodels/onnx"
-DEFAULT_PHOTO = "/work/bigmodels/bench/photo-1mp.jpg"
+# Full-size models, ONNX exports and the bench photo: $SIGLIP_BIGMODELS, else target/bigmodels (the
+# default output of scripts/make_fixtures.py --full).
+BIGMODELS = os.environ.get("SIGLIP_BIGMODELS") or os.path.join(REPO, "target", "bigmodels")
+DEFAULT_MODEL = os.path.join(BIGMODELS, "siglip-base-384-random")
+DEFAULT_WORK_DIR = os.path.join(BIGMODELS, "onnx")
+DEFAULT_PHOTO = os.path.join(BIGMODELS, "bench", "photo-1mp.jpg")
 DEFAULT_TOWER_SPEED = os.path.join(REPO, "target", "release", "examples", "tower_speed")
 
 RUNTIMES = [

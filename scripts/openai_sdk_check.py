@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The official `openai` Python SDK against a running siglip-server.
 
-Usage:
-    pip install openai
-    python3 scripts/openai_sdk_check.py                      # starts target/debug/siglip-server on the tiny fixture
-    python3 scripts/openai_sdk_check.py --base-url http://127.0.0.1:8080/v1 --api-key KEY
+Usage (the SDK version is pinned in scripts/requirements-sdk.txt):
+    python3 -m venv .venv-sdk && .venv-sdk/bin/pip install -r scripts/requirements-sdk.txt
+    .venv-sdk/bin/python scripts/openai_sdk_check.py                      # starts target/debug/siglip-server on the tiny fixture
+    .venv-sdk/bin/python scripts/openai_sdk_check.py --base-url http://127.0.0.1:8080/v1 --api-key KEY
 
 Checks `client.embeddings.create` (its default encoding is base64, which the SDK decodes),
 `encoding_format="float"`, `client.models.list()`, and `client.post("/classify", ...)`.

@@ -3,7 +3,7 @@
 //! reference (`reference.json`). Too large to commit, so ignored unless asked for:
 //!
 //! ```text
-//! SIGLIP_FULL_MODEL=/work/bigmodels/siglip-base-384-random \
+//! SIGLIP_FULL_MODEL=target/bigmodels/siglip-base-384-random \
 //!     cargo test --release --test full_size_parity -- --ignored --nocapture
 //! ```
 
