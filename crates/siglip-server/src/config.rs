@@ -125,6 +125,8 @@ pub struct UrlFetchConfig {
     pub max_redirects: u32,
     /// Allow private, loopback and link-local addresses (off: such URLs are refused).
     pub allow_private_addresses: bool,
+    /// Image URLs downloaded at once, across the server (downloads hold no decode slot).
+    pub max_concurrent: usize,
 }
 
 impl Default for ServeConfig {
@@ -192,6 +194,7 @@ impl Default for UrlFetchConfig {
             max_bytes: 20 * 1024 * 1024,
             max_redirects: 3,
             allow_private_addresses: false,
+            max_concurrent: 16,
         }
     }
 }

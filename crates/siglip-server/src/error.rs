@@ -269,7 +269,9 @@ impl From<FetchError> for ApiError {
             FetchError::TooLarge { .. } => {
                 Self::too_large(None, "image_too_large", error.to_string())
             }
-            FetchError::Failed(message) => Self::bad_request("image_url_error", message),
+            FetchError::BadUrl(_) | FetchError::Failed => {
+                Self::bad_request("image_url_error", error.to_string())
+            }
         }
     }
 }

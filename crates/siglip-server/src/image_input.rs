@@ -10,8 +10,8 @@ use crate::error::ApiError;
 use crate::url_fetch::UrlFetcher;
 use siglip::image_decode::{decode_rgb, DecodeLimits};
 
-/// Where an image's bytes are. Base64 stays encoded until [`load_image`] runs on the
-/// blocking pool, so that megabytes of decoding never occupy an async worker.
+/// Where an image's bytes are. Base64 stays encoded until [`decode`] runs on the blocking
+/// pool, so that megabytes of decoding never occupy an async worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
     /// Bytes sent in the request (a multipart file).
@@ -97,10 +97,25 @@ fn parse_image_string(text: &str, param: &str) -> Result<ImageSource, ApiError> 
     Ok(ImageSource::Base64(text.to_string()))
 }
 
-/// Fetches (if a URL) and decodes one image. Blocking: call it on the blocking pool.
-pub fn load_image(
+/// Downloads a URL input (blocking: call it on the blocking pool); other inputs as they are.
+pub fn fetch(
     source: ImageSource,
     fetcher: &UrlFetcher,
+    param: &str,
+) -> Result<ImageSource, ApiError> {
+    match source {
+        ImageSource::Url(url) => fetcher
+            .fetch(&url)
+            .map(ImageSource::Bytes)
+            .map_err(|e| ApiError::from(e).with_param(param)),
+        other => Ok(other),
+    }
+}
+
+/// Decodes one image from its bytes or base64. Blocking: call it on the blocking pool, after
+/// [`fetch`] (a URL left here is a bug, answered 500).
+pub fn decode(
+    source: ImageSource,
     limits: &DecodeLimits,
     param: &str,
 ) -> Result<RgbImage, ApiError> {
@@ -112,9 +127,7 @@ pub fn load_image(
                 "the image is not a data URL, an http(s) URL, or valid base64",
             )
         })?,
-        ImageSource::Url(url) => fetcher
-            .fetch(&url)
-            .map_err(|e| ApiError::from(e).with_param(param))?,
+        ImageSource::Url(_) => return Err(ApiError::internal("an image URL reached decoding")),
     };
     decode_rgb(&bytes, limits).map_err(|error| ApiError::from(error).with_param(param))
 }

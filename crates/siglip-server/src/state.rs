@@ -32,6 +32,9 @@ pub struct AppState {
     /// One permit per image being fetched, decoded and preprocessed: as many as there are
     /// cores, so decoded images in memory are bounded whatever the number of requests.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per image URL being downloaded (`url_fetch.max_concurrent`), apart from the
+    /// decode slots so that slow downloads cannot starve other requests' decoding.
+    pub fetch_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -39,6 +42,9 @@ impl AppState {
     pub fn new(config: ServeConfig, served_model_name: String) -> Self {
         Self {
             fetcher: UrlFetcher::new(&config.url_fetch),
+            fetch_slots: Arc::new(tokio::sync::Semaphore::new(
+                config.url_fetch.max_concurrent.max(1),
+            )),
             config,
             served_model_name,
             engine: OnceLock::new(),

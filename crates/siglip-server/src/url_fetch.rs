@@ -31,6 +31,10 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 || (a == 100 && (64..128).contains(&b))
                 || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (b == 18 || b == 19))
+                // Documentation ranges (TEST-NET-1, -2, -3): never a real server.
+                || (a == 192 && b == 0 && c == 2)
+                || (a == 198 && b == 51 && c == 100)
+                || (a == 203 && b == 0 && c == 113)
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -39,8 +43,13 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 let [l1, l2] = lo.to_be_bytes();
                 is_non_public(IpAddr::V4(std::net::Ipv4Addr::new(h1, h2, l1, l2)))
             };
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_non_public(IpAddr::V4(v4));
+            // IPv4-mapped (::ffff:0:0/96): a way around the IPv4 rules, refused whatever it maps.
+            if v6.to_ipv4_mapped().is_some() {
+                return true;
+            }
+            // Documentation (2001:db8::/32).
+            if s[0] == 0x2001 && s[1] == 0x0db8 {
+                return true;
             }
             // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::/96) carry an IPv4 address last.
             if (s[..6] == [0; 6] && s[6] != 0) || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
@@ -62,7 +71,9 @@ pub fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
-/// Why an image URL gave no image. Messages are safe to show to clients.
+/// Why an image URL gave no image. Messages are safe to show to clients: a failed fetch says
+/// only that it failed, so that a client cannot tell a refused port from a silent one or an
+/// answering one (the detail goes to the log).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
     /// URL inputs are switched off (`url_fetch.enabled`).
@@ -74,25 +85,51 @@ pub enum FetchError {
         /// The limit.
         max_bytes: u64,
     },
-    /// Anything else: a bad URL, a refused address, an HTTP error, a timeout.
+    /// The URL itself is malformed or not http(s): the client's own input, said as it is.
     #[error("{0}")]
-    Failed(String),
+    BadUrl(String),
+    /// Anything on the way: a refused address, DNS, a connection, a timeout, an HTTP error.
+    #[error("the image URL could not be fetched")]
+    Failed,
 }
 
-fn url_error(message: impl Into<String>) -> FetchError {
-    FetchError::Failed(message.into())
+/// A failed fetch: the detail is logged, the client hears only that it failed.
+fn fetch_failed(detail: impl std::fmt::Display) -> FetchError {
+    tracing::info!(%detail, "image URL fetch failed");
+    FetchError::Failed
+}
+
+/// The addresses of `netloc` (`host:port`), or an error after `timeout`: the system resolver
+/// has no timeout of its own, so the lookup runs on a thread of its own, abandoned if late.
+fn resolve(netloc: &str, timeout: Duration) -> std::io::Result<Vec<SocketAddr>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let netloc = netloc.to_string();
+    std::thread::Builder::new()
+        .name("dns".into())
+        .spawn(move || {
+            let _ = sender.send(netloc.to_socket_addrs().map(Iterator::collect));
+        })?;
+    receiver.recv_timeout(timeout).unwrap_or_else(|_| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the DNS lookup took too long",
+        ))
+    })
 }
 
 impl UrlFetcher {
     /// A fetcher with `config`'s timeouts and address rule.
     pub fn new(config: &UrlFetchConfig) -> Self {
         let allow_private = config.allow_private_addresses;
+        let dns_timeout = Duration::from_millis(config.connect_timeout_ms);
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_millis(config.connect_timeout_ms))
             .timeout(Duration::from_millis(config.total_timeout_ms))
             .redirects(0)
+            // Never through a proxy from the environment: the address rule checks the target.
+            .try_proxy_from_env(false)
             .resolver(move |netloc: &str| -> std::io::Result<Vec<SocketAddr>> {
-                let addresses: Vec<SocketAddr> = netloc.to_socket_addrs()?.collect();
+                let addresses = resolve(netloc, dns_timeout)?;
                 let allowed: Vec<SocketAddr> = addresses
                     .into_iter()
                     .filter(|a| allow_private || !is_non_public(a.ip()))
@@ -118,17 +155,19 @@ impl UrlFetcher {
             return Err(FetchError::Disabled);
         }
         let mut current =
-            url::Url::parse(url).map_err(|e| url_error(format!("bad image URL: {e}")))?;
+            url::Url::parse(url).map_err(|e| FetchError::BadUrl(format!("bad image URL: {e}")))?;
         // One deadline for the whole chain of redirects.
         let deadline =
             std::time::Instant::now() + Duration::from_millis(self.config.total_timeout_ms);
         for _ in 0..=self.config.max_redirects {
             let remaining = deadline.saturating_duration_since(std::time::Instant::now());
             if remaining.is_zero() {
-                return Err(url_error("fetching the image URL took too long"));
+                return Err(fetch_failed("the redirect chain took too long"));
             }
             if !matches!(current.scheme(), "http" | "https") {
-                return Err(url_error("image URLs must be http or https"));
+                return Err(FetchError::BadUrl(
+                    "image URLs must be http or https".into(),
+                ));
             }
             let response = match self
                 .agent
@@ -138,21 +177,17 @@ impl UrlFetcher {
             {
                 Ok(response) => response,
                 Err(ureq::Error::Status(code, _)) => {
-                    return Err(url_error(format!(
-                        "fetching the image URL gave HTTP {code}"
-                    )))
+                    return Err(fetch_failed(format!("HTTP {code}")))
                 }
-                Err(error) => {
-                    return Err(url_error(format!("cannot fetch the image URL: {error}")))
-                }
+                Err(error) => return Err(fetch_failed(error)),
             };
             if (300..400).contains(&response.status()) {
                 let location = response
                     .header("location")
-                    .ok_or_else(|| url_error("the image URL redirects without a Location"))?;
+                    .ok_or_else(|| fetch_failed("a redirect without a Location"))?;
                 current = current
                     .join(location)
-                    .map_err(|e| url_error(format!("bad redirect from the image URL: {e}")))?;
+                    .map_err(|e| fetch_failed(format!("bad redirect: {e}")))?;
                 continue;
             }
             let mut body = Vec::new();
@@ -160,7 +195,7 @@ impl UrlFetcher {
                 .into_reader()
                 .take(self.config.max_bytes + 1)
                 .read_to_end(&mut body)
-                .map_err(|e| url_error(format!("reading the image URL failed: {e}")))?;
+                .map_err(fetch_failed)?;
             if body.len() as u64 > self.config.max_bytes {
                 return Err(FetchError::TooLarge {
                     max_bytes: self.config.max_bytes,
@@ -168,7 +203,7 @@ impl UrlFetcher {
             }
             return Ok(body);
         }
-        Err(url_error("the image URL redirects too many times"))
+        Err(fetch_failed("too many redirects"))
     }
 }
 
@@ -199,6 +234,11 @@ mod tests {
             "64:ff9b:1::1",
             "2002:7f00:1::1",
             "2001:0:4136:e378::1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "::ffff:8.8.8.8",
+            "2001:db8::1",
         ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }

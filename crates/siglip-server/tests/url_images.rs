@@ -94,12 +94,69 @@ async fn url_images_follow_the_rules() {
     );
     drop(server);
 
-    // Enabled, but loopback is private: refused, also when reached through a redirect.
+    // Enabled, but loopback is private: refused, also when reached through a redirect. The
+    // client hears the same words whether the address was refused, the port is closed, or the
+    // server answered 404: nothing to scan ports with.
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
     let server = Server::start("tiny-p14", &["--allow-url-images", "true"], None);
+    let mut messages = Vec::new();
     for path in ["/cat.png", "/moved"] {
         let (status, body) = classify(&server, &format!("{host}{path}")).await;
         assert_eq!(status, 400, "{body}");
-        let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("private"), "{message}");
+        messages.push(body["error"]["message"].as_str().unwrap().to_string());
+    }
+    drop(server);
+    let server = Server::start("tiny-p14", &[], Some(open));
+    for url in [
+        format!("http://127.0.0.1:{closed_port}/cat.png"),
+        format!("{host}/missing.png"),
+    ] {
+        let (status, body) = classify(&server, &url).await;
+        assert_eq!(status, 400, "{body}");
+        messages.push(body["error"]["message"].as_str().unwrap().to_string());
+    }
+    assert!(
+        messages
+            .iter()
+            .all(|m| m == "the image URL could not be fetched"),
+        "{messages:?}"
+    );
+}
+
+/// Downloads from a host that never answers hold fetch slots, not decode slots: another
+/// client's base64 image is answered at once, not after the downloads time out.
+#[tokio::test]
+async fn slow_downloads_do_not_hold_up_other_images() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/cat.png", silent.local_addr().unwrap());
+    std::thread::spawn(move || {
+        // Accept and hold every connection, answering nothing.
+        let held: Vec<_> = silent.incoming().collect();
+        drop(held);
+    });
+    let config = "[url_fetch]\nenabled = true\nallow_private_addresses = true\n\
+                  connect_timeout_ms = 8000\ntotal_timeout_ms = 8000\n";
+    let server = std::sync::Arc::new(Server::start("tiny-p14", &[], Some(config)));
+    let downloads: Vec<_> = (0..4)
+        .map(|_| {
+            let server = server.clone();
+            let url = silent_url.clone();
+            tokio::spawn(async move { classify(&server, &url).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let start = std::time::Instant::now();
+    let (status, body) = classify(&server, &common::data_url("images/rgb_46x46.png")).await;
+    let waited = start.elapsed();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        waited < std::time::Duration::from_secs(3),
+        "a base64 image waited {waited:?} behind downloads"
+    );
+    for download in downloads {
+        assert_eq!(download.await.unwrap().0, 400);
     }
 }

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::engine::{Engine, Pixels};
 use crate::error::ApiError;
-use crate::image_input::{load_image, ImageSource};
+use crate::image_input::{decode, fetch, ImageSource};
 use crate::state::AppState;
 
 /// The request's media type, lower-cased, without parameters.
@@ -85,6 +85,11 @@ pub async fn read_json<T: DeserializeOwned>(
 }
 
 /// Fetches, decodes and preprocesses images on the blocking pool, one task per image.
+///
+/// A URL is downloaded first, under a fetch slot: a download waits on the network and must not
+/// hold a decode slot that another request's image could use. Decoding and preprocessing then
+/// take a decode slot, which bounds the decoded images alive at once across the server; it is
+/// taken here, so a request whose client left starts no more decodes.
 pub async fn preprocess(
     state: &Arc<AppState>,
     engine: &Engine,
@@ -94,17 +99,21 @@ pub async fn preprocess(
         let state = state.clone();
         let checkpoint = engine.checkpoint.clone();
         async move {
-            // A decode slot bounds the decoded images alive at once across the server; it is
-            // taken here, so a request whose client left starts no more decodes.
-            let slot = state
-                .decode_slots
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(ApiError::internal)?;
+            let source = match source {
+                ImageSource::Url(_) => {
+                    let _slot = acquire(&state.fetch_slots).await?;
+                    let state = state.clone();
+                    let param = param.clone();
+                    tokio::task::spawn_blocking(move || fetch(source, &state.fetcher, &param))
+                        .await
+                        .map_err(ApiError::internal)??
+                }
+                other => other,
+            };
+            let slot = acquire(&state.decode_slots).await?;
             tokio::task::spawn_blocking(move || {
                 let _slot = slot;
-                let image = load_image(source, &state.fetcher, &state.decode_limits(), &param)?;
+                let image = decode(source, &state.decode_limits(), &param)?;
                 Ok::<_, ApiError>(checkpoint.pixels(&image))
             })
             .await
@@ -112,4 +121,14 @@ pub async fn preprocess(
         }
     });
     futures::future::try_join_all(tasks).await
+}
+
+async fn acquire(
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    slots
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(ApiError::internal)
 }
