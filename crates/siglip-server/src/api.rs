@@ -3,6 +3,8 @@
 use serde::Serialize;
 use siglip::zero_shot;
 
+use crate::json_input::{Item, List, OneOrMany};
+
 /// `POST /v1/classify` response.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ClassifyResponse {
@@ -91,12 +93,12 @@ pub struct ClassifyRequest {
     /// Served model id; optional while one model is served.
     pub model: Option<String>,
     /// One image input.
-    pub image: Option<serde_json::Value>,
+    pub image: Option<Item>,
     /// Several image inputs.
-    pub images: Option<Vec<serde_json::Value>>,
+    pub images: Option<List<Item>>,
     /// Candidate labels (`candidate_labels` also accepted).
     #[serde(alias = "candidate_labels")]
-    pub labels: Option<Vec<String>>,
+    pub labels: Option<List<String>>,
     /// Prompt template; `{}` becomes the label.
     pub hypothesis_template: Option<String>,
     /// Keep the k best labels per image.
@@ -109,7 +111,7 @@ pub struct EmbeddingsRequest {
     /// Served model id; optional while one model is served.
     pub model: Option<String>,
     /// A string, an array of strings, or an array mixing strings, text parts and image parts.
-    pub input: serde_json::Value,
+    pub input: OneOrMany,
     /// `float` (default) or `base64`.
     pub encoding_format: Option<String>,
     /// Must equal the model's embedding size when given.

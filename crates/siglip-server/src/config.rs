@@ -75,6 +75,8 @@ pub struct BatchingConfig {
     pub max_wait_ms: u64,
     /// Requests admitted at once (waiting or running); beyond that, 429.
     pub queue_capacity: usize,
+    /// Work admitted at once: images plus prompts the label cache lacks; beyond that, 429.
+    pub work_capacity: usize,
     /// Longest a request may wait for its answer, ms; beyond that, 504.
     pub request_timeout_ms: u64,
 }
@@ -95,6 +97,11 @@ pub struct LimitsConfig {
     pub max_image_side: u32,
     /// Longest pause while a request body arrives, ms; longer: 408 (slow-upload protection).
     pub body_idle_timeout_ms: u64,
+    /// Bytes that the images being decoded at once may hold, by their headers; an image that
+    /// alone needs more gets 413.
+    pub max_decode_bytes: usize,
+    /// Request body bytes being read or held at once, across requests; more: 429.
+    pub max_inflight_body_bytes: usize,
     /// Bytes of all header names and values together; more: 431.
     pub max_header_bytes: usize,
     /// Header fields; more: 431.
@@ -159,6 +166,7 @@ impl Default for BatchingConfig {
             max_batch_size: 8,
             max_wait_ms: 5,
             queue_capacity: 64,
+            work_capacity: 512,
             request_timeout_ms: 60_000,
         }
     }
@@ -173,6 +181,8 @@ impl Default for LimitsConfig {
             max_image_pixels: 40_000_000,
             max_image_side: 16_384,
             body_idle_timeout_ms: 15_000,
+            max_decode_bytes: 1 << 30,
+            max_inflight_body_bytes: 256 << 20,
             max_header_bytes: 16_384,
             max_headers: 64,
         }
@@ -396,14 +406,11 @@ where
 impl ServeConfig {
     /// What the engine needs: its queues, admission and label cache.
     pub fn engine(&self) -> EngineConfig {
-        let limits = &self.limits;
         EngineConfig {
             max_batch_size: self.batching.max_batch_size,
             max_wait: self.batching.max_wait(),
             max_requests: self.batching.queue_capacity,
-            max_entries_per_request: limits
-                .max_images_per_request
-                .max(limits.max_labels_per_request),
+            max_work: self.batching.work_capacity,
             request_timeout: self.batching.request_timeout(),
             label_cache_capacity: self.label_cache.capacity,
         }

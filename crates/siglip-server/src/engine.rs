@@ -27,8 +27,8 @@ pub struct EngineConfig {
     pub max_wait: Duration,
     /// Requests admitted at once (waiting or running).
     pub max_requests: usize,
-    /// The most entries (images, or prompts) one request may queue in one tower.
-    pub max_entries_per_request: usize,
+    /// Work admitted at once: images plus prompts not in the label cache.
+    pub max_work: usize,
     /// Longest an entry may wait for its batch to finish.
     pub request_timeout: Duration,
     /// Prompts whose text embedding is kept.
@@ -72,9 +72,21 @@ pub struct Engine {
     texts: Batcher<String, Embedding>,
     labels: LabelCache,
     metrics: Arc<Metrics>,
-    /// One permit per request admitted (waiting or running); none left means 429. A permit
-    /// is taken by [`Engine::admit`] and released when the request's handler returns.
-    admission: Arc<Semaphore>,
+    /// One permit per request admitted (waiting or running); none left means 429. Taken by
+    /// [`Engine::admit`] and released when the request's handler returns.
+    requests: Arc<Semaphore>,
+    /// One permit per unit of work admitted (an image, or a prompt the cache lacks), so that
+    /// 16 images with 256 new labels weigh what they cost; taken and released with the
+    /// request's permit. A request never asks for more than all of them.
+    work: Arc<Semaphore>,
+    max_work: usize,
+}
+
+/// A request's admission: it holds its request and work permits until dropped.
+#[derive(Debug)]
+pub struct Admitted {
+    _request: OwnedSemaphorePermit,
+    _work: OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for Engine {
@@ -100,13 +112,13 @@ impl Engine {
     /// Starts both queues' model threads. Needs a tokio runtime.
     pub fn start(checkpoint: Checkpoint, config: &EngineConfig, metrics: Arc<Metrics>) -> Self {
         let checkpoint = Arc::new(checkpoint);
-        // Admission is per request (see `admit`); each queue holds what admitted requests send.
+        // Each queue holds what admitted work sends (see `admit`).
+        let max_work = config.max_work.max(1);
         let queue = |tower: &'static str| BatcherConfig {
             max_batch_size: config.max_batch_size,
             max_wait: config.max_wait,
-            queue_capacity: config
-                .max_requests
-                .saturating_mul(config.max_entries_per_request),
+            // Slack for prompts that were cached at admission and evicted before they ran.
+            queue_capacity: max_work.saturating_mul(2),
             timeout: config.request_timeout,
             observer: Some(observer(metrics.clone(), tower)),
         };
@@ -126,16 +138,31 @@ impl Engine {
             texts,
             labels: LabelCache::new(config.label_cache_capacity),
             metrics,
-            admission: Arc::new(Semaphore::new(config.max_requests)),
+            requests: Arc::new(Semaphore::new(config.max_requests)),
+            work: Arc::new(Semaphore::new(max_work)),
+            max_work,
         }
     }
 
-    /// Admits one request, or answers 429 at once when `queue_capacity` requests are in.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, EngineError> {
-        self.admission
+    /// Admits one request of `images` images and `prompts` prompts, or refuses at once when
+    /// `max_requests` requests, or `max_work` images and uncached prompts, are in.
+    pub fn admit(&self, images: usize, prompts: &[String]) -> Result<Admitted, EngineError> {
+        let uncached = prompts.iter().filter(|p| !self.labels.contains(p)).count();
+        let work = (images + uncached).clamp(1, self.max_work);
+        let request = self
+            .requests
             .clone()
             .try_acquire_owned()
-            .map_err(|_| EngineError::AtCapacity)
+            .map_err(|_| EngineError::AtCapacity)?;
+        let work = self
+            .work
+            .clone()
+            .try_acquire_many_owned(u32::try_from(work).unwrap_or(u32::MAX))
+            .map_err(|_| EngineError::AtCapacity)?;
+        Ok(Admitted {
+            _request: request,
+            _work: work,
+        })
     }
 
     /// Image embeddings of preprocessed images, batched with other requests' images.

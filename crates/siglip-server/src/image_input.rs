@@ -4,14 +4,14 @@
 use base64::engine::{general_purpose::GeneralPurposeConfig, DecodePaddingMode, GeneralPurpose};
 use base64::{alphabet, Engine as _};
 use image::RgbImage;
-use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::json_input::Item;
 use crate::url_fetch::UrlFetcher;
-use siglip::image_decode::{decode_rgb, DecodeLimits};
+use siglip::image_decode::{decode_rgb, decoding_cost, DecodeLimits};
 
-/// Where an image's bytes are. Base64 stays encoded until [`decode`] runs on the blocking
-/// pool, so that megabytes of decoding never occupy an async worker.
+/// Where an image's bytes are. Base64 stays encoded until [`bytes_and_cost`] runs on the
+/// blocking pool, so that megabytes of decoding never occupy an async worker.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource {
     /// Bytes sent in the request (a multipart file).
@@ -51,26 +51,19 @@ fn invalid(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::invalid(param, "invalid_image", message)
 }
 
-/// Reads one image input: a string or one of the object forms.
-pub fn parse_image(value: &Value, param: &str) -> Result<ImageSource, ApiError> {
-    match value {
-        Value::String(text) => parse_image_string(text, param),
-        Value::Object(object) => {
-            if let Some(url) = object.get("url") {
-                return parse_image(url, param);
-            }
-            match object.get("image_url") {
-                Some(Value::Object(inner)) if inner.contains_key("url") => {
-                    parse_image(&inner["url"], param)
-                }
-                Some(url @ Value::String(_)) => parse_image(url, param),
-                _ => Err(invalid(
-                    param,
-                    "an image object needs a \"url\" or an \"image_url\": {\"url\": …}",
-                )),
-            }
-        }
-        _ => Err(invalid(
+/// Reads one image input: a string or one of the object forms (`{"url": …}`, or a content
+/// part's `{"image_url": "…"}` / `{"image_url": {"url": …}}`).
+pub fn parse_image(item: &Item, param: &str) -> Result<ImageSource, ApiError> {
+    match item {
+        Item::Text(text) => parse_image_string(text, param),
+        Item::Part(part) => match (&part.url, &part.image_url) {
+            (Some(url), _) | (None, Some(url)) => parse_image_string(url, param),
+            (None, None) => Err(invalid(
+                param,
+                "an image object needs a \"url\" or an \"image_url\": {\"url\": …}",
+            )),
+        },
+        Item::Other => Err(invalid(
             param,
             "an image must be a data URL, base64, a URL, or an image_url object",
         )),
@@ -97,28 +90,14 @@ fn parse_image_string(text: &str, param: &str) -> Result<ImageSource, ApiError> 
     Ok(ImageSource::Base64(text.to_string()))
 }
 
-/// Downloads a URL input (blocking: call it on the blocking pool); other inputs as they are.
-pub fn fetch(
+/// The bytes of an image input, with what decoding them will hold at its peak (from the
+/// header). Blocking (base64 decoding, and a URL's download): call it on the blocking pool.
+pub fn bytes_and_cost(
     source: ImageSource,
     fetcher: &UrlFetcher,
-    param: &str,
-) -> Result<ImageSource, ApiError> {
-    match source {
-        ImageSource::Url(url) => fetcher
-            .fetch(&url)
-            .map(ImageSource::Bytes)
-            .map_err(|e| ApiError::from(e).with_param(param)),
-        other => Ok(other),
-    }
-}
-
-/// Decodes one image from its bytes or base64. Blocking: call it on the blocking pool, after
-/// [`fetch`] (a URL left here is a bug, answered 500).
-pub fn decode(
-    source: ImageSource,
     limits: &DecodeLimits,
     param: &str,
-) -> Result<RgbImage, ApiError> {
+) -> Result<(Vec<u8>, u64), ApiError> {
     let bytes = match source {
         ImageSource::Bytes(bytes) => bytes,
         ImageSource::Base64(text) => decode_base64(&text).ok_or_else(|| {
@@ -127,9 +106,18 @@ pub fn decode(
                 "the image is not a data URL, an http(s) URL, or valid base64",
             )
         })?,
-        ImageSource::Url(_) => return Err(ApiError::internal("an image URL reached decoding")),
+        ImageSource::Url(url) => fetcher
+            .fetch(&url)
+            .map_err(|e| ApiError::from(e).with_param(param))?,
     };
-    decode_rgb(&bytes, limits).map_err(|error| ApiError::from(error).with_param(param))
+    let cost =
+        decoding_cost(&bytes, limits).map_err(|error| ApiError::from(error).with_param(param))?;
+    Ok((bytes, cost))
+}
+
+/// Decodes one image's bytes. Blocking: call it on the blocking pool.
+pub fn decode(bytes: &[u8], limits: &DecodeLimits, param: &str) -> Result<RgbImage, ApiError> {
+    decode_rgb(bytes, limits).map_err(|error| ApiError::from(error).with_param(param))
 }
 
 #[cfg(test)]
@@ -137,8 +125,12 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn item(value: serde_json::Value) -> Item {
+        serde_json::from_value(value).unwrap()
+    }
+
     fn bytes_of(value: serde_json::Value) -> Option<Vec<u8>> {
-        match parse_image(&value, "image").unwrap() {
+        match parse_image(&item(value), "image").unwrap() {
             ImageSource::Base64(text) => decode_base64(&text),
             other => panic!("{other:?}"),
         }
@@ -155,7 +147,7 @@ mod tests {
         let part = json!({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/", "detail": "high"}});
         assert_eq!(bytes_of(part), bytes);
         assert_eq!(
-            parse_image(&json!("https://x/y.png"), "image").unwrap(),
+            parse_image(&item(json!("https://x/y.png")), "image").unwrap(),
             ImageSource::Url("https://x/y.png".into())
         );
         assert_eq!(bytes_of(json!("not base64!!")), None);
@@ -169,7 +161,7 @@ mod tests {
             json!({"nope": 1}),
             json!("data:image/png,abc"),
         ] {
-            let error = parse_image(&bad, "image").unwrap_err();
+            let error = parse_image(&item(bad.clone()), "image").unwrap_err();
             assert_eq!(
                 (error.status.as_u16(), error.code.as_str()),
                 (400, "invalid_image"),

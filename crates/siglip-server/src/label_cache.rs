@@ -42,6 +42,16 @@ impl LabelCache {
         }
     }
 
+    /// Whether `prompt` is cached, without marking it used.
+    pub fn contains(&self, prompt: &str) -> bool {
+        self.entries.as_ref().is_some_and(|entries| {
+            entries
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(prompt)
+        })
+    }
+
     /// Prompts held now.
     pub fn len(&self) -> usize {
         self.entries

@@ -9,6 +9,7 @@
 //!   handlers share;
 //! - [`routes`]: one handler per route; [`api`] holds the bodies, [`error`] the error object
 //!   and the one mapping of every other error onto HTTP;
+//! - [`json_input`]: list and image fields parsed without building `Value`s;
 //! - [`image_input`] and [`url_fetch`]: image inputs to bytes (decoding and preprocessing are
 //!   the library's);
 //! - [`engine`]: the two towers behind [`batcher`] queues, admission, and the [`label_cache`];
@@ -22,6 +23,7 @@ pub mod connections;
 pub mod engine;
 pub mod error;
 pub mod image_input;
+pub mod json_input;
 pub mod label_cache;
 pub mod metrics;
 pub mod middleware;

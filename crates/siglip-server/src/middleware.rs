@@ -174,6 +174,33 @@ pub async fn header_limits(
     next.run(request).await
 }
 
+/// Takes a share of `limits.max_inflight_body_bytes` before a body is read, held until the
+/// response: its `Content-Length`, or the whole `max_body_bytes` when the length is not
+/// announced. With none left, 429: bodies being read and parsed at once are bounded in bytes,
+/// whatever their number.
+pub async fn body_budget(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    use http_body::Body as _;
+    if request.body().is_end_stream() {
+        return next.run(request).await;
+    }
+    let limits = &state.config.limits;
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = announced.map_or(limits.max_body_bytes, |n| n.min(limits.max_body_bytes));
+    let kib = u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+    match state.body_budget.clone().try_acquire_many_owned(kib) {
+        Ok(_held) => next.run(request).await,
+        Err(_) => ApiError::queue_full(1).into_response(),
+    }
+}
+
 /// Says `Connection: close` on any response whose request body was not read to its end.
 ///
 /// A handler may answer before reading the body (a 404 route, a 401, a 415, a 413 part way).

@@ -22,7 +22,8 @@ use crate::connections;
 use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::middleware::{
-    authenticate, close_if_body_unread, header_limits, openai_errors, record_metrics, request_id,
+    authenticate, body_budget, close_if_body_unread, header_limits, openai_errors, record_metrics,
+    request_id,
 };
 use crate::routes;
 use crate::state::AppState;
@@ -56,6 +57,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             state.clone(),
             record_metrics,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), body_budget))
         .layer(middleware::from_fn_with_state(state.clone(), header_limits))
         .layer(middleware::from_fn_with_state(state.clone(), request_id))
         .layer(middleware::from_fn(close_if_body_unread))

@@ -32,6 +32,11 @@ pub struct AppState {
     /// One permit per image being fetched, decoded and preprocessed: as many as there are
     /// cores, so decoded images in memory are bounded whatever the number of requests.
     pub decode_slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per KiB of request bodies being read or held (`limits.max_inflight_body_bytes`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// One permit per KiB that the images being decoded hold at their peak, from their headers
+    /// (`limits.max_decode_bytes` in all).
+    pub decode_budget: Arc<tokio::sync::Semaphore>,
     /// One permit per image URL being downloaded (`url_fetch.max_concurrent`), apart from the
     /// decode slots so that slow downloads cannot starve other requests' decoding.
     pub fetch_slots: Arc<tokio::sync::Semaphore>,
@@ -42,6 +47,12 @@ impl AppState {
     pub fn new(config: ServeConfig, served_model_name: String) -> Self {
         Self {
             fetcher: UrlFetcher::new(&config.url_fetch),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(
+                (config.limits.max_inflight_body_bytes / 1024).max(1),
+            )),
+            decode_budget: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_decode_bytes / 1024,
+            )),
             fetch_slots: Arc::new(tokio::sync::Semaphore::new(
                 config.url_fetch.max_concurrent.max(1),
             )),

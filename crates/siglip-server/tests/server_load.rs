@@ -189,6 +189,38 @@ async fn full_queue_is_429_with_retry_after() {
     assert!(statuses.contains(&200));
 }
 
+/// Admission weighs work, not requests: with room for 64 requests but 4 units of work, 40
+/// requests that each bring an image and four labels the cache lacks cannot all be in at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admission_counts_images_and_uncached_labels() {
+    let _serial = SERIAL.lock().await;
+    let server = Server::start(
+        "tiny-p16",
+        &["--max-batch-size", "1", "--max-wait-ms", "0"],
+        Some("[batching]\nqueue_capacity = 64\nwork_capacity = 4\n"),
+    );
+    let client = reqwest::Client::new();
+    let url = server.url("/v1/classify");
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let labels: Vec<String> = (0..4).map(|j| format!("label {i} {j}")).collect();
+            let body = json!({"image": png(IMAGES[1]), "labels": labels});
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { client.post(&url).json(&body).send().await.unwrap() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap().status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| [200, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&429), "work was never full: {statuses:?}");
+    assert!(statuses.contains(&200));
+}
+
 #[tokio::test]
 async fn a_request_past_its_deadline_is_504() {
     let _serial = SERIAL.lock().await;

@@ -93,6 +93,47 @@ pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Decod
     })
 }
 
+/// Bytes that decoding `bytes` holds at its peak, from the header alone: the decoded buffer in
+/// the file's own layout plus the RGB image made from it and its upright copy. For callers that
+/// budget memory across decodes; the header's limits are checked as [`decode_rgb`] checks them.
+pub fn decoding_cost(bytes: &[u8], limits: &DecodeLimits) -> Result<u64, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let format = accepted_format(bytes)?;
+    catch_unwind(AssertUnwindSafe(|| {
+        let decoder = ImageReader::with_format(Cursor::new(bytes), format)
+            .into_decoder()
+            .map_err(from_image_error)?;
+        let (width, height) = decoder.dimensions();
+        check_dimensions(width, height, limits)?;
+        let pixels = u64::from(width) * u64::from(height);
+        Ok(pixels * (u64::from(decoder.color_type().bytes_per_pixel()) + 6))
+    }))
+    .unwrap_or_else(|_| {
+        Err(DecodeError::Corrupt {
+            reason: "the decoder failed on malformed data".into(),
+        })
+    })
+}
+
+/// Refuses an empty image, or one over the pixel or side limit.
+fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), DecodeError> {
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty);
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels
+        || width.max(height) > limits.max_side
+    {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            max: limits.max_pixels,
+        });
+    }
+    Ok(())
+}
+
 /// Sniffs the format from the magic bytes, as `PIL.Image.open` does, and keeps the five we serve.
 fn accepted_format(bytes: &[u8]) -> Result<ImageFormat, DecodeError> {
     match image::guess_format(bytes) {
@@ -127,18 +168,7 @@ fn decode_accepted(
 
     // Only the header has been read so far: refuse oversized images before any pixel buffer.
     let (width, height) = decoder.dimensions();
-    if width == 0 || height == 0 {
-        return Err(DecodeError::Empty);
-    }
-    if u64::from(width) * u64::from(height) > limits.max_pixels
-        || width.max(height) > limits.max_side
-    {
-        return Err(DecodeError::TooManyPixels {
-            width,
-            height,
-            max: limits.max_pixels,
-        });
-    }
+    check_dimensions(width, height, limits)?;
     // Strict limits: a decoder may not produce more than the header announced.
     image_limits.max_image_width = Some(width);
     image_limits.max_image_height = Some(height);

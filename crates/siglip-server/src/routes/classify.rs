@@ -33,7 +33,7 @@ pub async fn classify(
     state.check_model(input.model.as_deref())?;
     let (labels, prompts) = validate(&state, &input)?;
     let engine = state.engine()?;
-    let _admitted = engine.admit()?;
+    let _admitted = engine.admit(input.images.len(), &prompts)?;
     // The text tower runs while the images are decoded and preprocessed.
     let (pixels, texts) = tokio::try_join!(preprocess(&state, engine, input.images), async {
         Ok(engine.embed_prompts(&prompts).await?)
@@ -53,13 +53,32 @@ pub async fn classify(
 
 async fn read(state: &AppState, request: Request) -> Result<ClassifyInput, ApiError> {
     match media_type(&request).as_str() {
-        "application/json" => from_json(parse_json(&body_bytes(state, request).await?)?),
+        "application/json" => from_json(
+            state,
+            parse_json(state, &body_bytes(state, request).await?)?,
+        ),
         "multipart/form-data" => from_multipart(state, request).await,
         _ => Err(ApiError::unsupported_media_type()),
     }
 }
 
-fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
+fn from_json(state: &AppState, body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
+    // A list cut short by the parser is longer than its limit (see `parse_json`).
+    let limits = &state.config.limits;
+    if body
+        .images
+        .as_ref()
+        .is_some_and(|l| l.count > l.items.len())
+    {
+        return Err(too_many_images(limits.max_images_per_request));
+    }
+    if body
+        .labels
+        .as_ref()
+        .is_some_and(|l| l.count > l.items.len())
+    {
+        return Err(too_many_labels(limits.max_labels_per_request));
+    }
     let images = match (body.image, body.images) {
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
@@ -70,6 +89,7 @@ fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
         }
         (Some(one), None) => vec![(parse_image(&one, "image")?, "image".to_string())],
         (None, Some(many)) => many
+            .items
             .iter()
             .enumerate()
             .map(|(i, v)| {
@@ -82,7 +102,7 @@ fn from_json(body: ClassifyRequest) -> Result<ClassifyInput, ApiError> {
     Ok(ClassifyInput {
         model: body.model,
         images,
-        labels: body.labels,
+        labels: body.labels.map(|l| l.items),
         hypothesis_template: body.hypothesis_template,
         top_k: body.top_k,
     })
@@ -150,28 +170,14 @@ fn validate(
         ));
     }
     if input.images.len() > limits.max_images_per_request {
-        return Err(ApiError::invalid(
-            "images",
-            "too_many_images",
-            format!(
-                "at most {} images per request",
-                limits.max_images_per_request
-            ),
-        ));
+        return Err(too_many_images(limits.max_images_per_request));
     }
     let labels = input
         .labels
         .clone()
         .ok_or_else(|| ApiError::invalid("labels", "missing_labels", "labels is required"))?;
     if labels.len() > limits.max_labels_per_request {
-        return Err(ApiError::invalid(
-            "labels",
-            "too_many_labels",
-            format!(
-                "at most {} labels per request",
-                limits.max_labels_per_request
-            ),
-        ));
+        return Err(too_many_labels(limits.max_labels_per_request));
     }
     let template = input
         .hypothesis_template
@@ -186,4 +192,20 @@ fn validate(
     }
     let prompts = zero_shot::prompts(&labels, template)?;
     Ok((labels, prompts))
+}
+
+fn too_many_images(max: usize) -> ApiError {
+    ApiError::invalid(
+        "images",
+        "too_many_images",
+        format!("at most {max} images per request"),
+    )
+}
+
+fn too_many_labels(max: usize) -> ApiError {
+    ApiError::invalid(
+        "labels",
+        "too_many_labels",
+        format!("at most {max} labels per request"),
+    )
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::Json;
 use base64::Engine as _;
-use serde_json::Value;
 
 use super::{preprocess, read_json};
 use crate::api::{
@@ -14,6 +13,7 @@ use crate::api::{
 };
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
+use crate::json_input::{Item, OneOrMany};
 use crate::state::AppState;
 use siglip::checkpoint::Embedding;
 
@@ -56,7 +56,6 @@ pub async fn embeddings(
         }
     }
     let inputs = read_inputs(&state, &body)?;
-    let _admitted = engine.admit()?;
     let mut texts = Vec::new();
     let mut images = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
@@ -65,6 +64,7 @@ pub async fn embeddings(
             Input::Image(source) => images.push((source.clone(), format!("input[{i}]"))),
         }
     }
+    let _admitted = engine.admit(images.len(), &texts)?;
     let pixels = preprocess(&state, engine, images).await?;
     let (image_embeds, text_embeds) =
         tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&texts))?;
@@ -118,10 +118,11 @@ fn read_inputs(state: &AppState, body: &EmbeddingsRequest) -> Result<Vec<Input>,
             ))
         }
     };
-    let items: Vec<&Value> = match &body.input {
-        Value::Array(items) => items.iter().collect(),
-        single @ Value::String(_) => vec![single],
-        _ => {
+    let limits = &state.config.limits;
+    let items: Vec<&Item> = match &body.input {
+        OneOrMany::Many(list) => list.items.iter().collect(),
+        OneOrMany::One(single @ Item::Text(_)) => vec![single],
+        OneOrMany::One(_) => {
             return Err(ApiError::invalid(
                 "input",
                 "invalid_input",
@@ -136,21 +137,18 @@ fn read_inputs(state: &AppState, body: &EmbeddingsRequest) -> Result<Vec<Input>,
             "input must not be empty",
         ));
     }
-    let limits = &state.config.limits;
     let inputs = items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             let param = format!("input[{i}]");
             match item {
-                Value::String(_) if strings_are_images => {
-                    Ok(Input::Image(parse_image(item, &param)?))
-                }
-                Value::String(s) => Ok(Input::Text(s.clone())),
-                Value::Object(part) => match part.get("type").and_then(Value::as_str) {
-                    Some("text") => match part.get("text") {
-                        Some(Value::String(s)) => Ok(Input::Text(s.clone())),
-                        _ => Err(ApiError::invalid(
+                Item::Text(_) if strings_are_images => Ok(Input::Image(parse_image(item, &param)?)),
+                Item::Text(text) => Ok(Input::Text(text.clone())),
+                Item::Part(part) => match part.kind.as_deref() {
+                    Some("text") => match &part.text {
+                        Some(text) => Ok(Input::Text(text.clone())),
+                        None => Err(ApiError::invalid(
                             &param,
                             "invalid_input",
                             "a text part needs a \"text\" string",
@@ -163,7 +161,7 @@ fn read_inputs(state: &AppState, body: &EmbeddingsRequest) -> Result<Vec<Input>,
                         "parts must have type text or image_url",
                     )),
                 },
-                _ => Err(ApiError::invalid(
+                Item::Other => Err(ApiError::invalid(
                     &param,
                     "invalid_input",
                     "inputs must be strings or content parts",
@@ -175,6 +173,8 @@ fn read_inputs(state: &AppState, body: &EmbeddingsRequest) -> Result<Vec<Input>,
         .iter()
         .filter(|i| matches!(i, Input::Image(_)))
         .count();
+    // A list the parser cut short holds one more item than both limits allow together, so one
+    // of the two checks below refuses it.
     let texts = inputs.len() - images;
     if images > limits.max_images_per_request {
         return Err(ApiError::invalid(

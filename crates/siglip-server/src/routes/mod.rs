@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 
 use crate::engine::{Engine, Pixels};
 use crate::error::ApiError;
-use crate::image_input::{decode, fetch, ImageSource};
+use crate::image_input::{bytes_and_cost, decode, ImageSource};
+use crate::json_input::with_list_limit;
 use crate::state::AppState;
 
 /// The request's media type, lower-cased, without parameters.
@@ -50,8 +51,12 @@ pub async fn body_bytes(state: &AppState, request: Request) -> Result<Bytes, Api
 }
 
 /// Parses a JSON body; a syntax error and a wrong field are both 400 with the parser's words.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|error| {
+/// Lists keep one item more than the images and labels of a request may add up to, so a list
+/// cut short is always over its own limit.
+pub fn parse_json<T: DeserializeOwned>(state: &AppState, bytes: &[u8]) -> Result<T, ApiError> {
+    let limits = &state.config.limits;
+    let list_limit = limits.max_images_per_request + limits.max_labels_per_request + 1;
+    with_list_limit(list_limit, || serde_json::from_slice(bytes)).map_err(|error| {
         let code = if error.is_syntax() || error.is_eof() {
             "invalid_json"
         } else {
@@ -81,15 +86,16 @@ pub async fn read_json<T: DeserializeOwned>(
     if media_type(&request) != "application/json" {
         return Err(ApiError::unsupported_media_type());
     }
-    parse_json(&body_bytes(state, request).await?)
+    parse_json(state, &body_bytes(state, request).await?)
 }
 
 /// Fetches, decodes and preprocesses images on the blocking pool, one task per image.
 ///
-/// A URL is downloaded first, under a fetch slot: a download waits on the network and must not
-/// hold a decode slot that another request's image could use. Decoding and preprocessing then
-/// take a decode slot, which bounds the decoded images alive at once across the server; it is
-/// taken here, so a request whose client left starts no more decodes.
+/// Each image's bytes come first: a URL is downloaded under a fetch slot, which waits on the
+/// network without holding anything decoding needs. Decoding then takes a decode slot (one
+/// per core) and as much of the decode budget as its header says it will hold
+/// (`limits.max_decode_bytes`), so decoded images alive at once are bounded in count and in
+/// bytes. Both are taken here, so a request whose client left starts no more decodes.
 pub async fn preprocess(
     state: &Arc<AppState>,
     engine: &Engine,
@@ -99,36 +105,57 @@ pub async fn preprocess(
         let state = state.clone();
         let checkpoint = engine.checkpoint.clone();
         async move {
-            let source = match source {
-                ImageSource::Url(_) => {
-                    let _slot = acquire(&state.fetch_slots).await?;
-                    let state = state.clone();
-                    let param = param.clone();
-                    tokio::task::spawn_blocking(move || fetch(source, &state.fetcher, &param))
-                        .await
-                        .map_err(ApiError::internal)??
-                }
-                other => other,
+            let _fetching = match source {
+                ImageSource::Url(_) => Some(acquire(&state.fetch_slots, 1).await?),
+                _ => None,
             };
-            let slot = acquire(&state.decode_slots).await?;
-            tokio::task::spawn_blocking(move || {
-                let _slot = slot;
-                let image = decode(source, &state.decode_limits(), &param)?;
-                Ok::<_, ApiError>(checkpoint.pixels(&image))
+            let (bytes, cost) = {
+                let state = state.clone();
+                let param = param.clone();
+                blocking(move || {
+                    bytes_and_cost(source, &state.fetcher, &state.decode_limits(), &param)
+                })
+                .await?
+            };
+            drop(_fetching);
+            let kib = u32::try_from(cost.div_ceil(1024)).unwrap_or(u32::MAX);
+            if kib as usize > state.config.limits.max_decode_bytes / 1024 {
+                return Err(ApiError::too_large(
+                    Some(&param),
+                    "image_too_large",
+                    "decoding the image needs more memory than the server allows one image",
+                ));
+            }
+            let budget = acquire(&state.decode_budget, kib).await?;
+            let slot = acquire(&state.decode_slots, 1).await?;
+            blocking(move || {
+                let _held = (slot, budget);
+                let image = decode(&bytes, &state.decode_limits(), &param)?;
+                Ok(checkpoint.pixels(&image))
             })
             .await
-            .map_err(ApiError::internal)?
         }
     });
     futures::future::try_join_all(tasks).await
 }
 
+/// Runs `work` on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// `permits` of `slots`, waiting for them.
 async fn acquire(
     slots: &Arc<tokio::sync::Semaphore>,
+    permits: u32,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     slots
         .clone()
-        .acquire_owned()
+        .acquire_many_owned(permits)
         .await
         .map_err(ApiError::internal)
 }
