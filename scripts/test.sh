@@ -6,6 +6,8 @@ cargo fmt --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.
+cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_parity
 # The container build context still builds (the Dockerfile is not built in CI: no daemon here).
 bash scripts/docker-context.sh
 # The official OpenAI SDK against the real server (needs `pip install openai`; .ci/run makes .venv-ci).

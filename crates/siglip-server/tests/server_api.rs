@@ -7,13 +7,10 @@ use base64::Engine as _;
 use common::server::Server;
 use serde_json::{json, Value};
 
-/// Reference images as lossless files (PIL's own decoding for JPEGs).
+/// The reference images as they are, JPEGs included: their pixels are Pillow's, so the
+/// logits must be transformers' (the `libjpeg` feature, on by default).
 fn reference_image(name: &str) -> String {
-    if name.ends_with(".jpg") {
-        format!("reference/decoded/{name}.png")
-    } else {
-        format!("images/{name}")
-    }
+    format!("images/{name}")
 }
 
 async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value) {

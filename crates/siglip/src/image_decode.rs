@@ -13,12 +13,18 @@
 //!    `convert_to_rgb` makes it (the `transparency` submodule);
 //! 5. the EXIF orientation (or, as Pillow falls back to, the XMP `tiff:Orientation`) is applied.
 //!
-//! Known differences from Pillow: JPEG and lossy WebP pixels come from other decoders
-//! (zune-jpeg / image-webp rather than libjpeg-turbo / libwebp); JPEG differs by a few levels on
-//! some pixels. 16-bit BMPs expand 5/6-bit channels with rounding where Pillow truncates (±1).
+//! JPEG goes through libjpeg-turbo's own decoder at Pillow's settings (the `jpeg` submodule,
+//! the `libjpeg` feature), bit-identical to Pillow; without the feature, through the `image`
+//! crate's zune-jpeg, a few levels off on chroma-subsampled files.
+//!
+//! Known differences from Pillow: lossy WebP pixels come from image-webp, not libwebp; lossless
+//! JPEG (SOF3), which Pillow's libjpeg-turbo 3 decodes, is refused. 16-bit BMPs expand 5/6-bit
+//! channels with rounding where Pillow truncates (±1).
 //! Not read: orientation in a PNG "Raw profile type exif" text chunk or in an eXIf chunk placed
 //! after the image data.
 
+#[cfg(feature = "libjpeg")]
+mod jpeg;
 mod transparency;
 
 use std::io::Cursor;
@@ -158,6 +164,10 @@ fn decode_accepted(
     format: ImageFormat,
     limits: &DecodeLimits,
 ) -> Result<RgbImage, DecodeError> {
+    #[cfg(feature = "libjpeg")]
+    if format == ImageFormat::Jpeg {
+        return jpeg::decode_jpeg(bytes, limits).map(jpeg::DecodedJpeg::into_upright);
+    }
     // Room for the largest decoded layout (16-bit RGBA) plus the decoders' working buffers. The
     // PNG decoder takes this budget at construction, the others through `set_limits` below.
     let mut image_limits = Limits::default();
@@ -214,7 +224,7 @@ fn pil_orientation(decoder: &mut impl ImageDecoder) -> Orientation {
 
 /// The digit after the first `tiff:Orientation="` or `tiff:Orientation>`, like Pillow's regex
 /// `tiff:Orientation(="|>)([0-9])`.
-fn xmp_orientation(xmp: &[u8]) -> Option<u8> {
+pub(crate) fn xmp_orientation(xmp: &[u8]) -> Option<u8> {
     const KEY: &[u8] = b"tiff:Orientation";
     (0..xmp.len()).find_map(|start| {
         let rest = xmp[start..].strip_prefix(KEY)?;
