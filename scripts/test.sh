@@ -8,6 +8,8 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 # The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.
 cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_parity
+# Two replicas behind the shipped nginx config, one SIGKILLed under load: no client sees it.
+PROFILE=debug bash scripts/kill-test.sh
 # The container build context still builds (the Dockerfile is not built in CI: no daemon here).
 bash scripts/docker-context.sh
 # The official OpenAI SDK against the real server (needs `pip install openai`; .ci/run makes .venv-ci).

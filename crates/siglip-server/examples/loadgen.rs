@@ -10,7 +10,8 @@
 //! Before timing, one request puts the labels in the server's label cache; with
 //! `--fresh-labels` every request's labels are new (numbered), so the text tower runs for
 //! all of them (JSON bodies only). Prints one JSON
-//! line: requests/s, images/s, latency percentiles, non-200 count, and with `--pid` the
+//! line: requests/s, images/s, latency percentiles, non-200 answers by status (and
+//! `connection` for no answer), and with `--pid` the
 //! server's peak RSS (`VmHWM`) after the run.
 
 use std::time::{Duration, Instant};
@@ -155,28 +156,38 @@ async fn main() -> anyhow::Result<()> {
             let (client, body, url) = (client.clone(), body.clone(), url.clone());
             let fresh = args.fresh_labels;
             tokio::spawn(async move {
-                let (mut latencies, mut failures) = (Vec::new(), 0usize);
+                let mut latencies = Vec::new();
+                let mut failures = std::collections::BTreeMap::<String, usize>::new();
                 while Instant::now() < deadline {
                     let sent = Instant::now();
                     let body = if fresh {
-                        body.with_fresh_labels(&format!("#{worker}.{}", latencies.len() + failures))
+                        let sent_before = latencies.len() + failures.values().sum::<usize>();
+                        body.with_fresh_labels(&format!("#{worker}.{sent_before}"))
                     } else {
                         body.clone()
                     };
-                    match body.send(&client, &url).await {
-                        Ok(200) => latencies.push(sent.elapsed().as_secs_f64()),
-                        _ => failures += 1,
-                    }
+                    let failure = match body.send(&client, &url).await {
+                        Ok(200) => {
+                            latencies.push(sent.elapsed().as_secs_f64());
+                            continue;
+                        }
+                        Ok(status) => status.to_string(),
+                        Err(_) => "connection".to_string(),
+                    };
+                    *failures.entry(failure).or_default() += 1;
                 }
                 (latencies, failures)
             })
         })
         .collect();
-    let (mut latencies, mut failures) = (Vec::new(), 0);
+    let mut latencies = Vec::new();
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
     for worker in workers {
         let (l, f) = worker.await?;
         latencies.extend(l);
-        failures += f;
+        for (kind, n) in f {
+            *failures.entry(kind).or_default() += n;
+        }
     }
     let elapsed = start.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
@@ -189,7 +200,8 @@ async fn main() -> anyhow::Result<()> {
         "body": if args.multipart { "multipart" } else { "json-base64" },
         "seconds": (elapsed * 100.0).round() / 100.0,
         "ok": latencies.len(),
-        "failed": failures,
+        "failed": failures.values().sum::<usize>(),
+        "failures": failures,
         "requests_per_s": (requests * 1000.0).round() / 1000.0,
         "images_per_s": (requests * args.images_per_request as f64 * 1000.0).round() / 1000.0,
         "latency_ms": {
