@@ -13,33 +13,11 @@ Exits non-zero on any mismatch.
 import argparse
 import base64
 import math
-import os
-import pathlib
-import subprocess
 import sys
 
 import openai
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def start_server(api_key):
-    binary = ROOT / "target" / "debug" / "siglip-server"
-    command = [str(binary), "serve", "--port", "0", "--model", str(ROOT / "tests/fixtures/models/tiny-p16"),
-               "--api-key", api_key]
-    env = dict(os.environ, RUST_LOG="warn")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
-    line = process.stdout.readline().strip()
-    assert line.startswith("listening on "), line
-    base = line[len("listening on "):]
-    import time, urllib.request
-    for _ in range(600):
-        try:
-            if urllib.request.urlopen(base + "/ready").status == 200:
-                break
-        except Exception:
-            time.sleep(0.05)
-    return process, base + "/v1"
+from local_server import ROOT, start_server
 
 
 def main():
@@ -52,7 +30,8 @@ def main():
     process = None
     base_url = args.base_url
     if base_url is None:
-        process, base_url = start_server(args.api_key)
+        process, base = start_server(args.api_key)
+        base_url = base + "/v1"
     try:
         client = openai.OpenAI(base_url=base_url, api_key=args.api_key)
         model = client.models.list().data[0].id

@@ -12,5 +12,7 @@ cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_
 PROFILE=debug bash scripts/kill-test.sh
 # The container build context still builds (the Dockerfile is not built in CI: no daemon here).
 bash scripts/docker-context.sh
-# The official OpenAI SDK against the real server (needs `pip install openai`; .ci/run makes .venv-ci).
+# The official OpenAI SDK against the real server (scripts/requirements-sdk.txt; .ci/run makes .venv-ci).
 "${SDK_PYTHON:-.venv-ci/bin/python}" scripts/openai_sdk_check.py
+# The Hugging Face client's zero-shot image classification against the server's root route.
+"${SDK_PYTHON:-.venv-ci/bin/python}" scripts/hf_client_check.py

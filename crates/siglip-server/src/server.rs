@@ -35,6 +35,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/embeddings", post(routes::embeddings::embeddings))
         .route("/v1/models", get(routes::models::list))
         .route("/v1/models/{*id}", get(routes::models::one))
+        .route(
+            "/",
+            post(routes::hf_inference::zero_shot_image_classification),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let ops = Router::new()
         .route("/health", get(routes::health::health))

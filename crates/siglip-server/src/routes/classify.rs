@@ -13,29 +13,43 @@ use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
 use crate::state::AppState;
 
-/// A classify request after reading, whatever its content type.
+/// A classify request after reading, whatever its content type or route.
 #[derive(Debug, Default)]
-struct ClassifyInput {
-    model: Option<String>,
-    images: Vec<(ImageSource, String)>,
-    labels: Option<Vec<String>>,
-    hypothesis_template: Option<String>,
-    top_k: Option<usize>,
+pub struct ClassifyInput {
+    /// The `model` field.
+    pub model: Option<String>,
+    /// Each image, with the request field it came from.
+    pub images: Vec<(ImageSource, String)>,
+    /// The candidate labels.
+    pub labels: Option<Vec<String>>,
+    /// The prompt template, if not the configured default.
+    pub hypothesis_template: Option<String>,
+    /// Keep the k best labels per image.
+    pub top_k: Option<usize>,
 }
 
-/// The handler: admission, decode, preprocess, both towers, scores.
+/// The handler: read the body (before any refusal: answering earlier would break the client's
+/// upload), then [`run`].
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Json<ClassifyResponse>, ApiError> {
-    // The body is read before any refusal: answering earlier would break the client's upload.
     let input = read(&state, request).await?;
+    run(&state, input).await.map(Json)
+}
+
+/// A read request through admission, decode, preprocess, both towers and scores: the
+/// `/v1/classify` response (the Hugging Face route reshapes it).
+pub async fn run(
+    state: &Arc<AppState>,
+    input: ClassifyInput,
+) -> Result<ClassifyResponse, ApiError> {
     state.check_model(input.model.as_deref())?;
-    let (labels, prompts) = validate(&state, &input)?;
+    let (labels, prompts) = validate(state, &input)?;
     let engine = state.engine()?;
     let _admitted = engine.admit(input.images.len(), &prompts)?;
     // The text tower runs while the images are decoded and preprocessed.
-    let (pixels, texts) = tokio::try_join!(preprocess(&state, engine, input.images), async {
+    let (pixels, texts) = tokio::try_join!(preprocess(state, engine, input.images), async {
         Ok(engine.embed_prompts(&prompts).await?)
     })?;
     let images = engine.embed_images(pixels).await?;
@@ -43,12 +57,12 @@ pub async fn classify(
         .iter()
         .map(|image| zero_shot::rank(&engine.logits(image, &texts), input.top_k))
         .collect();
-    Ok(Json(ClassifyResponse::new(
+    Ok(ClassifyResponse::new(
         &state.served_model_name,
         &labels,
         ranked,
         engine.checkpoint.tokenizer.max_length(),
-    )))
+    ))
 }
 
 async fn read(state: &AppState, request: Request) -> Result<ClassifyInput, ApiError> {

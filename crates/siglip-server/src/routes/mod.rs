@@ -6,6 +6,7 @@ use std::sync::Arc;
 pub mod classify;
 pub mod embeddings;
 pub mod health;
+pub mod hf_inference;
 pub mod models;
 
 use axum::body::Bytes;
