@@ -357,9 +357,6 @@ impl ServeConfig {
         set(&mut self.label_cache.capacity, &args.label_cache_capacity);
         set(&mut self.url_fetch.enabled, &args.allow_url_images);
     }
-}
-
-impl ServeConfig {
     /// Adds the keys file's keys, trims every key, and refuses keys given but all blank: a
     /// `SIGLIP_API_KEYS=" , "` must not turn authentication off.
     fn load_api_keys(&mut self) -> anyhow::Result<()> {
@@ -391,19 +388,6 @@ impl ServeConfig {
         );
         Ok(())
     }
-}
-
-/// A value spelt as in the configuration (`"bf16"`), parsed by its `FromStr`.
-fn from_name<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: std::str::FromStr<Err = String>,
-{
-    let text = String::deserialize(deserializer)?;
-    text.parse().map_err(serde::de::Error::custom)
-}
-
-impl ServeConfig {
     /// What the engine needs: its queues, admission and label cache.
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {
@@ -429,6 +413,16 @@ impl ServeConfig {
             _ => model.to_string(),
         }
     }
+}
+
+/// A value spelt as in the configuration (`"bf16"`), parsed by its `FromStr`.
+fn from_name<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]

@@ -60,9 +60,6 @@ impl Dense {
         }
         Ok(Self::Candle(Linear::new(weight, Some(bias))))
     }
-}
-
-impl Dense {
     /// `activation(norm(x) · Wᵀ + b)`, each step when given. On the CPU kernels the LayerNorm
     /// is applied to x's rows as they are packed, and the tanh GELU runs on the product's own
     /// buffer: neither takes a pass over memory of its own.

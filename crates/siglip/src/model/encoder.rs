@@ -99,9 +99,6 @@ impl Mlp {
             activation: shape.activation,
         })
     }
-}
-
-impl Mlp {
     /// `x + mlp(norm(x))`.
     pub fn forward(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
         let hidden = self
