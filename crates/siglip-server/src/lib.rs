@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod batcher;
+pub mod bulk;
 pub mod config;
 pub mod connections;
 pub mod engine;

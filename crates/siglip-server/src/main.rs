@@ -10,6 +10,7 @@ use siglip::image_decode::{decode_rgb, DecodeLimits};
 use siglip::zero_shot::DEFAULT_TEMPLATE;
 use siglip::Dtype;
 use siglip_server::api::ClassifyResponse;
+use siglip_server::bulk;
 use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
 
 #[derive(Parser)]
@@ -62,9 +63,14 @@ struct ClassifyArgs {
     /// Keep only the k best labels per image.
     #[arg(long)]
     top_k: Option<usize>,
-    /// Image files (JPEG, PNG, WebP, GIF, BMP).
+    /// Image files (JPEG, PNG, WebP, GIF, BMP), directories (walked for image files), or
+    /// @LIST files of paths, one per line (@- reads them from stdin). A directory or a list
+    /// makes a bulk run: one JSON line per image.
     #[arg(required = true)]
     images: Vec<PathBuf>,
+    /// Write JSON Lines, one per image, to this file (a bulk run; stdout without it).
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 fn main() {
@@ -113,6 +119,9 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 /// The same path as the server's: the library's checkpoint, prompts and scores.
 fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
     args.labels.append(&mut args.label);
+    if args.output.is_some() || bulk::is_bulk(&args.images) {
+        return run_bulk(args);
+    }
     let device = parse_device(&args.model.device)?;
     let checkpoint = Checkpoint::load(
         &args.model.model,
@@ -144,5 +153,42 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
         checkpoint.tokenizer.max_length(),
     );
     println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(())
+}
+
+/// A bulk run: JSON Lines through the server's batching, a progress bar on a terminal; exits
+/// 130 after Ctrl-C with the lines written so far complete.
+fn run_bulk(args: ClassifyArgs) -> anyhow::Result<()> {
+    let images = bulk::expand_inputs(&args.images)?;
+    let device = parse_device(&args.model.device)?;
+    let checkpoint = Checkpoint::load(
+        &args.model.model,
+        args.model.revision.as_deref(),
+        &device,
+        args.model.dtype,
+    )?;
+    siglip_kernels::memory::keep_freed_memory();
+    let output: Box<dyn std::io::Write + Send> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let job = bulk::BulkRun {
+        images: &images,
+        labels: &args.labels,
+        template: &args.hypothesis_template,
+        top_k: args.top_k,
+        output,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (written, interrupted) = runtime.block_on(bulk::run(checkpoint, job))?;
+    if interrupted {
+        eprintln!("interrupted: {written} of {} images written", images.len());
+        std::process::exit(130);
+    }
     Ok(())
 }
