@@ -114,9 +114,16 @@ pub struct BulkRun<'a> {
 pub async fn run(checkpoint: Checkpoint, mut job: BulkRun<'_>) -> anyhow::Result<(usize, bool)> {
     let prompts = zero_shot::prompts(job.labels, job.template)?;
     let config = ServeConfig::default();
+    let model = crate::config::ServedModelConfig {
+        model: String::new(),
+        revision: None,
+        served_model_name: "classify".into(),
+        dtype: siglip::Dtype::F32,
+        batching: config.batching.clone(),
+    };
     let engine = Arc::new(Engine::start(
         checkpoint,
-        &config.engine(),
+        &config.engine(&model),
         Arc::new(Metrics::default()),
     ));
     let texts: Arc<[Embedding]> = engine

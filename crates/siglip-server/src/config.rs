@@ -18,12 +18,14 @@ use crate::engine::EngineConfig;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServeConfig {
-    /// Hub id or local directory.
+    /// Hub id or local directory: the first served model (the one requests that name none get).
     pub model: Option<String>,
-    /// Hub revision.
+    /// Hub revision of `model`.
     pub revision: Option<String>,
     /// Id clients use in `model`; defaults to the hub id or the directory's name.
     pub served_model_name: Option<String>,
+    /// More models, each with its own queues and label cache (`[[models]]` tables).
+    pub models: Vec<ModelConfig>,
     /// Listen address.
     pub host: String,
     /// Listen port.
@@ -53,6 +55,41 @@ pub struct ServeConfig {
     pub url_fetch: UrlFetchConfig,
     /// Open connections and how long a request head may take.
     pub connections: ConnectionsConfig,
+}
+
+/// One served model of `[[models]]`; what it leaves out comes from the top-level keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Hub id or local directory.
+    pub model: String,
+    /// Hub revision (default `main`).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// Id clients use in `model`; defaults to the hub id or the directory's name.
+    #[serde(default)]
+    pub served_model_name: Option<String>,
+    /// What its products multiply in; defaults to the top-level `dtype`.
+    #[serde(default, deserialize_with = "optional_from_name")]
+    pub dtype: Option<Dtype>,
+    /// Its batching queues; defaults to the top-level `[batching]`.
+    #[serde(default)]
+    pub batching: Option<BatchingConfig>,
+}
+
+/// A served model with every setting resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedModelConfig {
+    /// Hub id or local directory.
+    pub model: String,
+    /// Hub revision.
+    pub revision: Option<String>,
+    /// The id clients name it by.
+    pub served_model_name: String,
+    /// What its products multiply in.
+    pub dtype: Dtype,
+    /// Its batching queues.
+    pub batching: BatchingConfig,
 }
 
 /// Log line format.
@@ -142,6 +179,7 @@ impl Default for ServeConfig {
             model: None,
             revision: None,
             served_model_name: None,
+            models: Vec::new(),
             host: "127.0.0.1".into(),
             port: 8080,
             device: "cpu".into(),
@@ -227,15 +265,16 @@ pub struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "SIGLIP_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Hugging Face hub id or local directory in the hub's layout.
-    #[arg(long, env = "SIGLIP_MODEL")]
-    pub model: Option<String>,
+    /// Hugging Face hub id or local directory in the hub's layout; repeatable, one per served
+    /// model (comma-separated in the environment). The first answers requests that name none.
+    #[arg(long, env = "SIGLIP_MODEL", value_delimiter = ',')]
+    pub model: Vec<String>,
     /// Hub revision (branch, tag or commit).
     #[arg(long, env = "SIGLIP_REVISION")]
     pub revision: Option<String>,
-    /// Id clients use in `model`.
-    #[arg(long, env = "SIGLIP_SERVED_MODEL_NAME")]
-    pub served_model_name: Option<String>,
+    /// Id clients use in `model`; given once per --model, in the same order.
+    #[arg(long, env = "SIGLIP_SERVED_MODEL_NAME", value_delimiter = ',')]
+    pub served_model_name: Vec<String>,
     /// Listen address.
     #[arg(long, env = "SIGLIP_HOST")]
     pub host: Option<String>,
@@ -299,12 +338,27 @@ impl ServeConfig {
             .with_context(|| format!("parsing {}", path.display()))?,
             None => Self::default(),
         };
-        config.apply(args);
+        config.apply(args)?;
         config.load_api_keys()?;
+        let models = config.served_models();
         anyhow::ensure!(
-            config.model.is_some(),
+            !models.is_empty(),
             "no model: pass --model, set SIGLIP_MODEL, or set `model` in the config file"
         );
+        for (i, model) in models.iter().enumerate() {
+            anyhow::ensure!(
+                models[..i]
+                    .iter()
+                    .all(|m| m.served_model_name != model.served_model_name),
+                "two models are served as {:?}: give each its own --served-model-name",
+                model.served_model_name
+            );
+            anyhow::ensure!(
+                model.batching.max_batch_size >= 1 && model.batching.queue_capacity >= 1,
+                "{}: batching.max_batch_size and batching.queue_capacity must be at least 1",
+                model.served_model_name
+            );
+        }
         anyhow::ensure!(
             config.batching.max_batch_size >= 1,
             "batching.max_batch_size must be at least 1"
@@ -321,20 +375,41 @@ impl ServeConfig {
         Ok(toml::from_str(text)?)
     }
 
-    fn apply(&mut self, args: &ServeArgs) {
+    fn apply(&mut self, args: &ServeArgs) -> anyhow::Result<()> {
         fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
             if let Some(v) = value {
                 *slot = v.clone();
             }
         }
-        if args.model.is_some() {
-            self.model.clone_from(&args.model);
+        if !args.served_model_name.is_empty() {
+            anyhow::ensure!(
+                args.served_model_name.len() == args.model.len().max(1),
+                "--served-model-name is given once per --model, in the same order \
+                 ({} names for {} models)",
+                args.served_model_name.len(),
+                args.model.len()
+            );
+        }
+        if !args.model.is_empty() {
+            // Models on the command line replace the file's.
+            self.model = Some(args.model[0].clone());
+            self.served_model_name = args.served_model_name.first().cloned();
+            self.models = args.model[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, model)| ModelConfig {
+                    model: model.clone(),
+                    revision: None,
+                    served_model_name: args.served_model_name.get(i + 1).cloned(),
+                    dtype: None,
+                    batching: None,
+                })
+                .collect();
+        } else if let Some(name) = args.served_model_name.first() {
+            self.served_model_name = Some(name.clone());
         }
         if args.revision.is_some() {
             self.revision.clone_from(&args.revision);
-        }
-        if args.served_model_name.is_some() {
-            self.served_model_name.clone_from(&args.served_model_name);
         }
         set(&mut self.host, &args.host);
         set(&mut self.port, &args.port);
@@ -356,6 +431,7 @@ impl ServeConfig {
         );
         set(&mut self.label_cache.capacity, &args.label_cache_capacity);
         set(&mut self.url_fetch.enabled, &args.allow_url_images);
+        Ok(())
     }
     /// Adds the keys file's keys, trims every key, and refuses keys given but all blank: a
     /// `SIGLIP_API_KEYS=" , "` must not turn authentication off.
@@ -388,31 +464,64 @@ impl ServeConfig {
         );
         Ok(())
     }
-    /// What the engine needs: its queues, admission and label cache.
-    pub fn engine(&self) -> EngineConfig {
+    /// What one model's engine needs: its queues, admission and label cache.
+    pub fn engine(&self, model: &ServedModelConfig) -> EngineConfig {
+        let batching = &model.batching;
         EngineConfig {
-            max_batch_size: self.batching.max_batch_size,
-            max_wait: self.batching.max_wait(),
-            max_requests: self.batching.queue_capacity,
-            max_work: self.batching.work_capacity,
-            request_timeout: self.batching.request_timeout(),
+            model: model.served_model_name.clone(),
+            max_batch_size: batching.max_batch_size,
+            max_wait: batching.max_wait(),
+            max_requests: batching.queue_capacity,
+            max_work: batching.work_capacity,
+            request_timeout: batching.request_timeout(),
             label_cache_capacity: self.label_cache.capacity,
         }
     }
 
-    /// The id clients name the model by: `served_model_name` when set, else a local
-    /// directory's last component, else the hub id as given.
-    pub fn served_model_name(&self) -> String {
-        if let Some(name) = &self.served_model_name {
-            return name.clone();
-        }
-        let model = self.model.as_deref().unwrap_or_default();
-        let path = std::path::Path::new(model);
-        match path.file_name().and_then(|n| n.to_str()) {
-            Some(name) if path.is_dir() => name.to_string(),
-            _ => model.to_string(),
-        }
+    /// Every served model, the top-level `model` first, with what each leaves out filled in
+    /// from the top-level keys.
+    pub fn served_models(&self) -> Vec<ServedModelConfig> {
+        let first = self.model.as_ref().map(|model| ModelConfig {
+            model: model.clone(),
+            revision: self.revision.clone(),
+            served_model_name: self.served_model_name.clone(),
+            dtype: None,
+            batching: None,
+        });
+        first
+            .iter()
+            .chain(&self.models)
+            .map(|m| ServedModelConfig {
+                served_model_name: m
+                    .served_model_name
+                    .clone()
+                    .unwrap_or_else(|| default_served_name(&m.model)),
+                model: m.model.clone(),
+                revision: m.revision.clone(),
+                dtype: m.dtype.unwrap_or(self.dtype),
+                batching: m.batching.clone().unwrap_or_else(|| self.batching.clone()),
+            })
+            .collect()
     }
+}
+
+/// The id a model is served under by default: a local directory's last component, else the
+/// hub id as given.
+pub fn default_served_name(model: &str) -> String {
+    let path = std::path::Path::new(model);
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(name) if path.is_dir() => name.to_string(),
+        _ => model.to_string(),
+    }
+}
+
+/// [`from_name`] for an optional value.
+fn optional_from_name<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    from_name(deserializer).map(Some)
 }
 
 /// A value spelt as in the configuration (`"bf16"`), parsed by its `FromStr`.
@@ -447,10 +556,10 @@ mod tests {
         let mut config = file;
         let args = ServeArgs {
             port: Some(7000),
-            model: Some("m".into()),
+            model: vec!["m".into()],
             ..Default::default()
         };
-        config.apply(&args);
+        config.apply(&args).unwrap();
         assert_eq!(
             (
                 config.port,
@@ -465,7 +574,7 @@ mod tests {
     #[test]
     fn blank_keys_refuse_to_start_and_files_add_keys() {
         let blank = ServeArgs {
-            model: Some("m".into()),
+            model: vec!["m".into()],
             api_keys: vec![" ".into(), "".into()],
             ..Default::default()
         };
@@ -475,7 +584,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("siglip-keys-{}", std::process::id()));
         std::fs::write(&path, "# the gateway's key\n\n  k1  \nk2\n").unwrap();
         let with_file = ServeArgs {
-            model: Some("m".into()),
+            model: vec!["m".into()],
             api_keys: vec!["k0".into()],
             api_keys_file: Some(path.clone()),
             ..Default::default()
@@ -485,11 +594,60 @@ mod tests {
 
         std::fs::write(&path, "# nothing\n\n").unwrap();
         let empty_file = ServeArgs {
-            model: Some("m".into()),
+            model: vec!["m".into()],
             api_keys_file: Some(path.clone()),
             ..Default::default()
         };
         assert!(ServeConfig::resolve(&empty_file).is_err());
         std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn several_models_from_flags_and_from_the_file() {
+        let args = ServeArgs {
+            model: vec!["a/one".into(), "b/two".into()],
+            served_model_name: vec!["first".into(), "second".into()],
+            ..Default::default()
+        };
+        let config = ServeConfig::resolve(&args).unwrap();
+        let names: Vec<_> = config
+            .served_models()
+            .into_iter()
+            .map(|m| (m.model, m.served_model_name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a/one".to_string(), "first".to_string()),
+                ("b/two".to_string(), "second".to_string())
+            ]
+        );
+
+        let unpaired = ServeArgs {
+            model: vec!["a".into(), "b".into()],
+            served_model_name: vec!["only-one".into()],
+            ..Default::default()
+        };
+        assert!(ServeConfig::resolve(&unpaired).is_err());
+        let clash = ServeArgs {
+            model: vec!["same".into(), "same".into()],
+            ..Default::default()
+        };
+        assert!(ServeConfig::resolve(&clash).is_err());
+
+        let file = ServeConfig::from_toml(
+            "model = \"a/one\"\ndtype = \"bf16\"\n[[models]]\nmodel = \"b/two\"\ndtype = \"f32\"\n\
+             [models.batching]\nmax_batch_size = 2\nmax_wait_ms = 1\nqueue_capacity = 4\n\
+             request_timeout_ms = 100\nwork_capacity = 8\n",
+        )
+        .unwrap();
+        let models = file.served_models();
+        assert_eq!(models.len(), 2);
+        assert_eq!(
+            (models[0].dtype, models[1].dtype),
+            (Dtype::Bf16, Dtype::F32)
+        );
+        assert_eq!(models[0].batching, file.batching);
+        assert_eq!(models[1].batching.max_batch_size, 2);
     }
 }

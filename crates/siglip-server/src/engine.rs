@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::batcher::{BatchError, BatchObserver, BatchStats, Batcher, BatcherConfig};
 use crate::label_cache::LabelCache;
-use crate::metrics::{Metrics, TowerLabels};
+use crate::metrics::{Metrics, ModelLabels, TowerLabels};
 
 /// Pixel values of one image, CHW.
 pub type Pixels = Vec<f32>;
@@ -21,6 +21,8 @@ pub type Pixels = Vec<f32>;
 /// How the engine batches, admits and caches; the server derives it from its configuration.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// The served model name, for the metrics' `model` label.
+    pub model: String,
     /// Entries per model call.
     pub max_batch_size: usize,
     /// How long a batch waits for company.
@@ -72,6 +74,7 @@ pub struct Engine {
     texts: Batcher<String, Embedding>,
     labels: LabelCache,
     metrics: Arc<Metrics>,
+    model: ModelLabels,
     /// One permit per request admitted (waiting or running); none left means 429. Taken by
     /// [`Engine::admit`] and released when the request's handler returns.
     requests: Arc<Semaphore>,
@@ -120,7 +123,7 @@ impl Engine {
             // Slack for prompts that were cached at admission and evicted before they ran.
             queue_capacity: max_work.saturating_mul(2),
             timeout: config.request_timeout,
-            observer: Some(observer(metrics.clone(), tower)),
+            observer: Some(observer(metrics.clone(), &config.model, tower)),
         };
         let image_checkpoint = checkpoint.clone();
         let images = Batcher::spawn("image-tower", queue("image"), move |batch: Vec<Pixels>| {
@@ -138,6 +141,9 @@ impl Engine {
             texts,
             labels: LabelCache::new(config.label_cache_capacity),
             metrics,
+            model: ModelLabels {
+                model: config.model.clone(),
+            },
             requests: Arc::new(Semaphore::new(config.max_requests)),
             work: Arc::new(Semaphore::new(max_work)),
             max_work,
@@ -193,10 +199,16 @@ impl Engine {
 
     async fn embed_prompt(&self, prompt: &str) -> Result<Embedding, EngineError> {
         if let Some(hit) = self.labels.get(prompt) {
-            self.metrics.label_cache_hits.inc();
+            self.metrics
+                .label_cache_hits
+                .get_or_create(&self.model)
+                .inc();
             return Ok(hit);
         }
-        self.metrics.label_cache_misses.inc();
+        self.metrics
+            .label_cache_misses
+            .get_or_create(&self.model)
+            .inc();
         let embedding = self
             .texts
             .submit(prompt.to_string())
@@ -223,9 +235,12 @@ impl Engine {
     }
 }
 
-fn observer(metrics: Arc<Metrics>, tower: &'static str) -> BatchObserver {
+fn observer(metrics: Arc<Metrics>, model: &str, tower: &'static str) -> BatchObserver {
+    let labels = TowerLabels {
+        model: model.to_string(),
+        tower,
+    };
     Arc::new(move |stats: &BatchStats| {
-        let labels = TowerLabels { tower };
         metrics
             .batch_size
             .get_or_create(&labels)

@@ -11,7 +11,7 @@ use siglip::zero_shot::DEFAULT_TEMPLATE;
 use siglip::Dtype;
 use siglip_server::api::ClassifyResponse;
 use siglip_server::bulk;
-use siglip_server::config::{LogFormat, ServeArgs, ServeConfig};
+use siglip_server::config::{default_served_name, LogFormat, ServeArgs, ServeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -142,12 +142,8 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ranked =
         checkpoint.classify(&images, &args.labels, &args.hypothesis_template, args.top_k)?;
-    let config = ServeConfig {
-        model: Some(args.model.model.clone()),
-        ..ServeConfig::default()
-    };
     let response = ClassifyResponse::new(
-        &config.served_model_name(),
+        &default_served_name(&args.model.model),
         &args.labels,
         ranked,
         checkpoint.tokenizer.max_length(),

@@ -17,11 +17,20 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
-/// Which tower a queue feeds.
+/// Which model's tower a queue feeds.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TowerLabels {
+    /// The served model name.
+    pub model: String,
     /// `image` or `text`.
     pub tower: &'static str,
+}
+
+/// Which model.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModelLabels {
+    /// The served model name.
+    pub model: String,
 }
 
 /// All metrics of one server.
@@ -40,9 +49,9 @@ pub struct Metrics {
     /// Entries waiting now.
     pub queue_depth: Family<TowerLabels, Gauge>,
     /// Label-cache hits.
-    pub label_cache_hits: Counter,
+    pub label_cache_hits: Family<ModelLabels, Counter>,
     /// Label-cache misses.
-    pub label_cache_misses: Counter,
+    pub label_cache_misses: Family<ModelLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -61,8 +70,8 @@ impl Default for Metrics {
         let inference_seconds = Family::<TowerLabels, Histogram>::new_with_constructor(seconds);
         let batch_size = Family::<TowerLabels, Histogram>::new_with_constructor(sizes);
         let queue_depth = Family::<TowerLabels, Gauge>::default();
-        let label_cache_hits = Counter::default();
-        let label_cache_misses = Counter::default();
+        let label_cache_hits = Family::<ModelLabels, Counter>::default();
+        let label_cache_misses = Family::<ModelLabels, Counter>::default();
         let mut registry = Registry::with_prefix("siglip");
         registry.register(
             "requests",
@@ -115,12 +124,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Sets the queue-depth gauges: entries waiting in the image and text queues.
-    pub fn set_queue_depths(&self, images: usize, texts: usize) {
+    /// Sets one model's queue-depth gauges: entries waiting in its image and text queues.
+    pub fn set_queue_depths(&self, model: &str, images: usize, texts: usize) {
         for (tower, depth) in [("image", images), ("text", texts)] {
-            self.queue_depth
-                .get_or_create(&TowerLabels { tower })
-                .set(depth as i64);
+            let labels = TowerLabels {
+                model: model.to_string(),
+                tower,
+            };
+            self.queue_depth.get_or_create(&labels).set(depth as i64);
         }
     }
 

@@ -8,6 +8,9 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -93,17 +96,18 @@ pub async fn shutdown_signal(state: Arc<AppState>) {
     state.shutting_down.store(true, Ordering::SeqCst);
 }
 
-/// Binds, serves, loads the model in the background, and shuts down gracefully.
-/// The model's files are resolved before binding, so a missing model fails at once.
+/// Binds, serves, loads the models in the background (one after another), and shuts down
+/// gracefully. Every model's files are resolved before binding, so a missing one fails at once.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
-    let model = config
-        .model
-        .clone()
-        .expect("checked by ServeConfig::resolve");
-    let files = siglip::files::resolve(&model, config.revision.as_deref())?;
+    let models = config.served_models();
+    let mut files = Vec::with_capacity(models.len());
+    for model in &models {
+        files.push(
+            siglip::files::resolve(&model.model, model.revision.as_deref())
+                .with_context(|| format!("model {}", model.served_model_name))?,
+        );
+    }
     let device = siglip::checkpoint::parse_device(&config.device)?;
-    let dtype = config.dtype;
-    let served_model_name = config.served_model_name();
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;
@@ -122,21 +126,39 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     }
     // The one line scripts and tests wait for.
     println!("listening on http://{}", listener.local_addr()?);
-    let state = Arc::new(AppState::new(config, served_model_name));
+    let names = models.iter().map(|m| m.served_model_name.clone()).collect();
+    let state = Arc::new(AppState::new(config, names));
 
     let loader = {
         let state = state.clone();
         tokio::spawn(async move {
-            let checkpoint = tokio::task::spawn_blocking(move || {
-                let checkpoint = Checkpoint::from_files(&files, &device, dtype)?;
-                warm_up(&checkpoint)?;
-                siglip_kernels::memory::keep_freed_memory();
-                Ok::<_, siglip::Error>(checkpoint)
-            })
-            .await??;
-            let engine = Engine::start(checkpoint, &state.config.engine(), state.metrics.clone());
-            let _ = state.engine.set(engine);
-            tracing::info!(model = %state.served_model_name, "ready");
+            for ((model, files), served) in models.into_iter().zip(files).zip(&state.models) {
+                let name = model.served_model_name.clone();
+                let (device, dtype) = (device.clone(), model.dtype);
+                let checkpoint = tokio::task::spawn_blocking(move || {
+                    let (start, before) = (Instant::now(), resident_bytes());
+                    let checkpoint = Checkpoint::from_files(&files, &device, dtype)?;
+                    warm_up(&checkpoint)?;
+                    siglip_kernels::memory::keep_freed_memory();
+                    let held = resident_bytes().saturating_sub(before);
+                    tracing::info!(
+                        model = %name,
+                        seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
+                        memory_mib = held >> 20,
+                        "loaded and warmed up"
+                    );
+                    Ok::<_, siglip::Error>(checkpoint)
+                })
+                .await?
+                .with_context(|| format!("loading model {}", model.served_model_name))?;
+                let engine = Engine::start(
+                    checkpoint,
+                    &state.config.engine(&model),
+                    state.metrics.clone(),
+                );
+                let _ = served.engine.set(engine);
+            }
+            tracing::info!("ready");
             anyhow::Ok(())
         })
     };
@@ -156,14 +178,26 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     tokio::select! {
         // A model that fails to load ends the process with its error.
         loaded = loader => loaded??,
-        // A shutdown signal before the model was ready.
+        // A shutdown signal before the models were ready.
         served = &mut server => return Ok(served?),
     }
     server.await?;
-    if let Some(engine) = state.engine.get() {
-        engine.shutdown().await;
+    for model in &state.models {
+        if let Some(engine) = model.engine.get() {
+            engine.shutdown().await;
+        }
     }
     Ok(())
+}
+
+/// This process's resident memory, bytes (0 where /proc is not there).
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib << 10)
 }
 
 /// One image and one prompt through both towers before `/ready` says yes.

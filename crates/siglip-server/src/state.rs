@@ -1,8 +1,10 @@
-//! `AppState`: what every handler shares (configuration, the engine once loaded, metrics, the
-//! URL fetcher and the decode slots), and the lookups handlers make on it.
+//! `AppState`: what every handler shares (configuration, the served models and their engines
+//! once loaded, metrics, the URL fetcher and the decode slots), and the lookups handlers make
+//! on it.
 //!
-//! Lifecycle: made by `server::run` before binding; `engine` is set once, by the loading task,
-//! when the model is loaded and warmed up; `shutting_down` is set once, by the shutdown signal.
+//! Lifecycle: made by `server::run` before binding; each model's `engine` is set once, by the
+//! loading task, when that model is loaded and warmed up; `shutting_down` is set once, by the
+//! shutdown signal.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,10 +21,8 @@ use crate::url_fetch::UrlFetcher;
 pub struct AppState {
     /// The whole configuration.
     pub config: ServeConfig,
-    /// The id clients name the model by.
-    pub served_model_name: String,
-    /// Set once, when the model is loaded and warmed up.
-    pub engine: OnceLock<Engine>,
+    /// The served models, in configuration order: the first answers requests that name none.
+    pub models: Vec<ServedModel>,
     /// Set by the shutdown signal; `/ready` answers 503 from then on.
     pub shutting_down: AtomicBool,
     /// Prometheus metrics.
@@ -42,9 +42,18 @@ pub struct AppState {
     pub fetch_slots: Arc<tokio::sync::Semaphore>,
 }
 
+/// One served model: the id clients name it by and, once loaded and warmed up, its engine.
+#[derive(Debug)]
+pub struct ServedModel {
+    /// The id clients name it by.
+    pub name: String,
+    /// Set once, when the model is loaded and warmed up.
+    pub engine: OnceLock<Engine>,
+}
+
 impl AppState {
-    /// New state; the engine is set later by setting `engine`.
-    pub fn new(config: ServeConfig, served_model_name: String) -> Self {
+    /// New state for models served under `names`; their engines are set as they load.
+    pub fn new(config: ServeConfig, names: Vec<String>) -> Self {
         Self {
             fetcher: UrlFetcher::new(&config.url_fetch),
             body_budget: Arc::new(tokio::sync::Semaphore::new(
@@ -57,8 +66,13 @@ impl AppState {
                 config.url_fetch.max_concurrent.max(1),
             )),
             config,
-            served_model_name,
-            engine: OnceLock::new(),
+            models: names
+                .into_iter()
+                .map(|name| ServedModel {
+                    name,
+                    engine: OnceLock::new(),
+                })
+                .collect(),
             shutting_down: AtomicBool::new(false),
             decode_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -67,22 +81,37 @@ impl AppState {
         }
     }
 
-    /// The engine, or 503 while loading or shutting down.
-    pub fn engine(&self) -> Result<&Engine, ApiError> {
+    /// The model a request's `model` field names (the first one when it names none): its
+    /// served name and its engine. 404 for a name nobody serves; 503 while it loads and while
+    /// the server shuts down.
+    pub fn model(&self, name: Option<&str>) -> Result<(&str, &Engine), ApiError> {
+        let served = self.served_model(name)?;
         if self.shutting_down.load(Ordering::SeqCst) {
             return Err(ApiError::unavailable("the server is shutting down"));
         }
-        self.engine
+        let engine = served
+            .engine
             .get()
-            .ok_or_else(|| ApiError::unavailable("the model is still loading"))
+            .ok_or_else(|| ApiError::unavailable("the model is still loading"))?;
+        Ok((&served.name, engine))
     }
 
-    /// Checks a request's optional `model` field.
-    pub fn check_model(&self, model: Option<&str>) -> Result<(), ApiError> {
-        match model {
-            Some(id) if id != self.served_model_name => Err(ApiError::model_not_found(id)),
-            _ => Ok(()),
+    /// The served model named `name` (the first when `None`), loaded or not; 404 if none is.
+    pub fn served_model(&self, name: Option<&str>) -> Result<&ServedModel, ApiError> {
+        match name {
+            None => Ok(&self.models[0]),
+            Some(id) => self
+                .models
+                .iter()
+                .find(|m| m.name == id)
+                .ok_or_else(|| ApiError::model_not_found(id)),
         }
+    }
+
+    /// Whether every model is loaded and warmed up, and the server is not shutting down.
+    pub fn ready(&self) -> bool {
+        !self.shutting_down.load(Ordering::SeqCst)
+            && self.models.iter().all(|m| m.engine.get().is_some())
     }
 
     /// Decoder limits from the config.

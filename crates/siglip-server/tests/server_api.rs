@@ -258,12 +258,14 @@ async fn models_health_ready_metrics_and_request_ids() {
     );
 }
 
-/// The value of an unlabelled metric in Prometheus text.
+/// A metric's value in Prometheus text, summed over its label sets (`{model="…"}`).
 pub fn metric_value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("{name} not in metrics"))
+    let values: Vec<f64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .filter(|rest| rest.starts_with([' ', '{']))
+        .filter_map(|rest| rest.rsplit(' ').next()?.parse().ok())
+        .collect();
+    assert!(!values.is_empty(), "{name} not in metrics");
+    values.iter().sum()
 }

@@ -126,10 +126,10 @@ async fn concurrent_clients_get_their_solo_answers() {
     );
 }
 
-/// `(sum, count)` of a tower's histogram.
+/// `(sum, count)` of a tower's histogram (the one model's).
 fn histogram(metrics: &str, name: &str, tower: &str) -> (f64, f64) {
     let value = |suffix: &str| {
-        let prefix = format!("{name}_{suffix}{{tower=\"{tower}\"}}");
+        let prefix = format!("{name}_{suffix}{{model=\"tiny-p16\",tower=\"{tower}\"}}");
         metrics
             .lines()
             .find_map(|l| {

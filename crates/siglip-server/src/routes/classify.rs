@@ -44,9 +44,9 @@ pub async fn run(
     state: &Arc<AppState>,
     input: ClassifyInput,
 ) -> Result<ClassifyResponse, ApiError> {
-    state.check_model(input.model.as_deref())?;
+    state.served_model(input.model.as_deref())?;
     let (labels, prompts) = validate(state, &input)?;
-    let engine = state.engine()?;
+    let (name, engine) = state.model(input.model.as_deref())?;
     let _admitted = engine.admit(input.images.len(), &prompts)?;
     // The text tower runs while the images are decoded and preprocessed.
     let (pixels, texts) = tokio::try_join!(preprocess(state, engine, input.images), async {
@@ -58,7 +58,7 @@ pub async fn run(
         .map(|image| zero_shot::rank(&engine.logits(image, &texts), input.top_k))
         .collect();
     Ok(ClassifyResponse::new(
-        &state.served_model_name,
+        name,
         &labels,
         ranked,
         engine.checkpoint.tokenizer.max_length(),

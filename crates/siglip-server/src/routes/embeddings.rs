@@ -30,8 +30,7 @@ pub async fn embeddings(
 ) -> Result<Json<EmbeddingsResponse>, ApiError> {
     // The body is read before any refusal: answering earlier would break the client's upload.
     let body: EmbeddingsRequest = read_json(&state, request).await?;
-    state.check_model(body.model.as_deref())?;
-    let engine = state.engine()?;
+    let (name, engine) = state.model(body.model.as_deref())?;
     let base64 = match body.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,
@@ -89,7 +88,7 @@ pub async fn embeddings(
     Ok(Json(EmbeddingsResponse {
         object: "list",
         data,
-        model: state.served_model_name.clone(),
+        model: name.to_string(),
         usage: EmbeddingsUsage {
             prompt_tokens: tokens,
             total_tokens: tokens,

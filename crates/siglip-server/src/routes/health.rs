@@ -17,24 +17,29 @@ pub async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// 200 once the model is loaded and warmed up; 503 before that and while shutting down.
+/// 200 once every model is loaded and warmed up; 503 before that and while shutting down.
 pub async fn ready(
     State(state): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     if state.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
-    state.engine()?;
+    if !state.ready() {
+        return Err(ApiError::unavailable("the models are still loading"));
+    }
+    let names: Vec<&str> = state.models.iter().map(|m| m.name.as_str()).collect();
     Ok(Json(
-        json!({"status": "ready", "model": state.served_model_name}),
+        json!({"status": "ready", "model": names[0], "models": names}),
     ))
 }
 
 /// Prometheus text format.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    if let Some(engine) = state.engine.get() {
-        let (images, texts) = engine.queue_depths();
-        state.metrics.set_queue_depths(images, texts);
+    for model in &state.models {
+        if let Some(engine) = model.engine.get() {
+            let (images, texts) = engine.queue_depths();
+            state.metrics.set_queue_depths(&model.name, images, texts);
+        }
     }
     (
         [(

@@ -18,11 +18,11 @@ fn card(id: &str) -> ModelCard {
     }
 }
 
-/// The served models (one).
+/// The served models, the default (first) one first.
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
-        data: vec![card(&state.served_model_name)],
+        data: state.models.iter().map(|m| card(&m.name)).collect(),
     })
 }
 
@@ -31,6 +31,5 @@ pub async fn one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelCard>, ApiError> {
-    state.check_model(Some(&id))?;
-    Ok(Json(card(&id)))
+    Ok(Json(card(&state.served_model(Some(&id))?.name)))
 }
