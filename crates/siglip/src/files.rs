@@ -80,6 +80,8 @@ impl FileSource for CacheOnly {
 /// The hub, through the cache: lists the repo once, then downloads what it needs.
 struct Hub {
     repo: hf_hub::api::sync::ApiRepo,
+    /// The same repository in the local cache: files already there are not fetched again.
+    cache: hf_hub::CacheRepo,
     siblings: Vec<String>,
 }
 
@@ -88,11 +90,95 @@ impl FileSource for Hub {
         if !self.siblings.iter().any(|s| s == name) {
             return Ok(None);
         }
-        let path = self
-            .repo
-            .get(name)
-            .with_context(|| format!("downloading {name}"))?;
+        let path = match self.cache.get(name) {
+            Some(path) => path,
+            None => self
+                .repo
+                .download_with_progress(name, DownloadProgress::new())
+                .with_context(|| format!("downloading {name}"))?,
+        };
         Ok(Some(path))
+    }
+}
+
+/// A download's progress: a bar on a terminal (stderr), otherwise a log line every
+/// [`DownloadProgress::LOG_EVERY`] and one at the end, so that a long start (so400m is 3.5 GB)
+/// shows signs of life wherever it runs.
+struct DownloadProgress {
+    file: String,
+    total: u64,
+    done: u64,
+    started: std::time::Instant,
+    last_log: std::time::Instant,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl DownloadProgress {
+    const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn new() -> Self {
+        let now = std::time::Instant::now();
+        let bar = std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+                )
+                .expect("a valid template"),
+            );
+            bar
+        });
+        Self {
+            file: String::new(),
+            total: 0,
+            done: 0,
+            started: now,
+            last_log: now,
+            bar,
+        }
+    }
+
+    fn log(&self, what: &str) {
+        let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+        tracing::info!(
+            file = %self.file,
+            "{what}: {:.0} of {:.0} MiB ({:.0}%), {:.1} MiB/s",
+            mib(self.done),
+            mib(self.total),
+            100.0 * self.done as f64 / self.total.max(1) as f64,
+            mib(self.done) / seconds
+        );
+    }
+}
+
+impl hf_hub::api::Progress for DownloadProgress {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.file = filename.to_string();
+        self.total = size as u64;
+        if let Some(bar) = &self.bar {
+            bar.set_length(self.total);
+            bar.set_message(filename.to_string());
+        } else {
+            self.log("downloading");
+        }
+    }
+
+    fn update(&mut self, size: usize) {
+        self.done += size as u64;
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.done);
+        } else if self.last_log.elapsed() >= Self::LOG_EVERY {
+            self.last_log = std::time::Instant::now();
+            self.log("downloading");
+        }
+    }
+
+    fn finish(&mut self) {
+        match &self.bar {
+            Some(bar) => bar.finish(),
+            None => self.log("downloaded"),
+        }
     }
 }
 
@@ -157,14 +243,16 @@ fn connect(model: &str, revision: &str) -> crate::error::Result<Hub> {
         builder = builder.with_token(Some(token));
     }
     let api = builder.build().context("setting up the hub client")?;
-    let repo = api.repo(Repo::with_revision(
-        model.to_string(),
-        RepoType::Model,
-        revision.to_string(),
-    ));
+    let id = Repo::with_revision(model.to_string(), RepoType::Model, revision.to_string());
+    let repo = api.repo(id.clone());
     let info = repo.info().context("asking the hub for the repository")?;
     let siblings = info.siblings.into_iter().map(|s| s.rfilename).collect();
-    Ok(Hub { repo, siblings })
+    let cache = Cache::from_env().repo(id);
+    Ok(Hub {
+        repo,
+        cache,
+        siblings,
+    })
 }
 
 fn require(source: &dyn FileSource, name: &str) -> crate::error::Result<PathBuf> {
