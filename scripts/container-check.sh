@@ -72,7 +72,7 @@ podman images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep localhost/
 step "hadolint"
 "$TOOLS/hadolint" Dockerfile Dockerfile.cuda && echo "hadolint: clean"
 
-step "build the image (dependencies in their own layer)"
+step "build the image (registry and target directory in BuildKit cache mounts)"
 time podman build --network=host -v /etc/ssl/certs:/etc/ssl/certs:ro \
   --build-arg RUST_IMAGE=localhost/rust:1.95 --build-arg RUNTIME_IMAGE=localhost/debian:bookworm-slim \
   -t localhost/siglip-server:check .
