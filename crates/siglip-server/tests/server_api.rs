@@ -269,3 +269,21 @@ pub fn metric_value(text: &str, name: &str) -> f64 {
     assert!(!values.is_empty(), "{name} not in metrics");
     values.iter().sum()
 }
+
+/// Every JPEG the decoder takes is served: arithmetic-coded files once failed over HTTP alone,
+/// where the decode budget read the header with a parser that refused them (found by fuzzing).
+#[tokio::test]
+async fn arithmetic_coded_jpegs_are_served() {
+    let server = Server::start("tiny-p16", &[], None);
+    let client = reqwest::Client::new();
+    for name in ["arith_420_64x48.jpg", "arith_progressive_422_59x41.jpg"] {
+        let image = common::data_url(&format!("jpeg/{name}"));
+        let (status, body) = post(
+            &client,
+            server.url("/v1/classify"),
+            json!({"image": image, "labels": ["cat", "dog"]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{name}: {body}");
+    }
+}

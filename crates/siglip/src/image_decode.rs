@@ -107,6 +107,10 @@ pub fn decoding_cost(bytes: &[u8], limits: &DecodeLimits) -> Result<u64, DecodeE
         return Err(DecodeError::Empty);
     }
     let format = accepted_format(bytes)?;
+    #[cfg(feature = "libjpeg")]
+    if format == ImageFormat::Jpeg {
+        return jpeg::decoding_cost(bytes, limits);
+    }
     catch_unwind(AssertUnwindSafe(|| {
         let decoder = ImageReader::with_format(Cursor::new(bytes), format)
             .into_decoder()

@@ -130,30 +130,9 @@ fn decode_inner(
         .with_markers(&[Marker::APP(1)])
         .from_reader(reader)
         .map_err(|e| corrupt(e.to_string()))?;
-    let (width, height) = (header.width(), header.height());
-    if width == 0 || height == 0 {
-        return Err(DecodeError::Empty);
-    }
-    let too_large = || DecodeError::TooManyPixels {
-        width: u32::try_from(width).unwrap_or(u32::MAX),
-        height: u32::try_from(height).unwrap_or(u32::MAX),
-        max: limits.max_pixels,
-    };
-    let (w32, h32) = (
-        u32::try_from(width).map_err(|_| too_large())?,
-        u32::try_from(height).map_err(|_| too_large())?,
-    );
-    if u64::from(w32) * u64::from(h32) > limits.max_pixels || w32.max(h32) > limits.max_side {
-        return Err(too_large());
-    }
+    let (w32, h32, kind) = checked_header(&header, limits)?;
+    let (width, height) = (w32 as usize, h32 as usize);
     let (exif, xmp) = app1_metadata(&header);
-    let kind = match (header.components().len(), header.color_space()) {
-        (1, _) => JpegKind::Gray,
-        (3, _) => JpegKind::Color,
-        (4, ColorSpace::JCS_YCCK) => JpegKind::Ycck,
-        (4, _) => JpegKind::Cmyk,
-        (n, _) => return Err(DecodeError::Unsupported(format!("{n}-component images"))),
-    };
     // Allocation failure is an error, not an abort (`try_reserve_exact`).
     let pixels = width * height;
     let mut rgb = Vec::new();
@@ -202,6 +181,61 @@ fn decode_inner(
     }
     let image = RgbImage::from_raw(w32, h32, rgb).expect("buffer sized from the header");
     Ok(DecodedJpeg { image, exif, xmp })
+}
+
+/// The size and colour model of a header `jpeg_read_header` has read, or why it is refused:
+/// empty, over the limits, or a component count Pillow does not open.
+fn checked_header<R>(
+    header: &Decompress<R>,
+    limits: &DecodeLimits,
+) -> Result<(u32, u32, JpegKind), DecodeError> {
+    let (width, height) = (header.width(), header.height());
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty);
+    }
+    let too_large = || DecodeError::TooManyPixels {
+        width: u32::try_from(width).unwrap_or(u32::MAX),
+        height: u32::try_from(height).unwrap_or(u32::MAX),
+        max: limits.max_pixels,
+    };
+    let (w32, h32) = (
+        u32::try_from(width).map_err(|_| too_large())?,
+        u32::try_from(height).map_err(|_| too_large())?,
+    );
+    if u64::from(w32) * u64::from(h32) > limits.max_pixels || w32.max(h32) > limits.max_side {
+        return Err(too_large());
+    }
+    let kind = match (header.components().len(), header.color_space()) {
+        (1, _) => JpegKind::Gray,
+        (3, _) => JpegKind::Color,
+        (4, ColorSpace::JCS_YCCK) => JpegKind::Ycck,
+        (4, _) => JpegKind::Cmyk,
+        (n, _) => return Err(DecodeError::Unsupported(format!("{n}-component images"))),
+    };
+    Ok((w32, h32, kind))
+}
+
+/// `decoding_cost` of a JPEG, from the header as libjpeg reads it (the parse [`decode_jpeg`]
+/// starts with): every JPEG that decodes has a cost, of the pixels that it decodes to. (The
+/// `image` crate's zune-jpeg header parser refused arithmetic-coded files, which libjpeg decodes.)
+/// Bytes per pixel as that parser counted them: 1 + 6 for greyscale, 3 + 6 otherwise.
+pub(super) fn decoding_cost(bytes: &[u8], limits: &DecodeLimits) -> Result<u64, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let reader = SliceReader {
+        rest: bytes,
+        ran_out: Rc::new(Cell::new(false)),
+    };
+    catch_unwind(AssertUnwindSafe(|| {
+        let header = Decompress::builder()
+            .from_reader(reader)
+            .map_err(|e| corrupt(e.to_string()))?;
+        let (width, height, kind) = checked_header(&header, limits)?;
+        let decoded = if kind == JpegKind::Gray { 1 } else { 3 };
+        Ok(u64::from(width) * u64::from(height) * (decoded + 6))
+    }))
+    .unwrap_or_else(|payload| Err(libjpeg_error(payload)))
 }
 
 /// After the last scanline: the data must not have run out so far (Pillow refuses a file whose

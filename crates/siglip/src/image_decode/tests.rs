@@ -172,3 +172,27 @@ fn xmp_orientation_follows_pillows_pattern() {
     );
     assert_eq!(xmp_orientation(b"exif:Orientation=\"6\""), None);
 }
+
+/// Found by fuzz/fuzz_targets/image_decode.rs: an arithmetic-coded JPEG decoded, but its cost
+/// (which the server computes first) was refused by zune-jpeg's header parser.
+#[cfg(feature = "libjpeg")]
+#[test]
+fn every_jpeg_that_decodes_has_a_cost() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/jpeg");
+    for (name, (width, height)) in [
+        ("arith_420_64x48.jpg", (64, 48)),
+        ("arith_progressive_422_59x41.jpg", (59, 41)),
+    ] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let limits = DecodeLimits::default();
+        assert_eq!(
+            decode_rgb(&bytes, &limits).unwrap().dimensions(),
+            (width, height)
+        );
+        assert_eq!(
+            decoding_cost(&bytes, &limits),
+            Ok(u64::from(width * height) * 9),
+            "{name}"
+        );
+    }
+}
