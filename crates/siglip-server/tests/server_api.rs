@@ -4,6 +4,7 @@
 mod common;
 
 use base64::Engine as _;
+use common::logit_of;
 use common::server::Server;
 use serde_json::{json, Value};
 
@@ -17,12 +18,6 @@ async fn post(client: &reqwest::Client, url: String, body: Value) -> (u16, Value
     let response = client.post(url).json(&body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
-}
-
-fn logit_of(entry: &Value, label: &str) -> f32 {
-    let scores = entry["scores"].as_array().unwrap();
-    let score = scores.iter().find(|s| s["label"] == label).unwrap();
-    score["logit"].as_f64().unwrap() as f32
 }
 
 #[tokio::test]

@@ -4,14 +4,9 @@
 
 mod common;
 
+use common::logit_of;
 use common::server::Server;
 use serde_json::{json, Value};
-
-fn logit_of(entry: &Value, label: &str) -> f32 {
-    let scores = entry["scores"].as_array().unwrap();
-    let score = scores.iter().find(|s| s["label"] == label).unwrap();
-    score["logit"].as_f64().unwrap() as f32
-}
 
 #[tokio::test]
 async fn each_model_answers_as_it_does_alone() {
