@@ -1,8 +1,10 @@
-//! `config.json` of a Hugging Face SigLIP checkpoint, with `SiglipConfig`'s defaults.
+//! `config.json` of a Hugging Face SigLIP or SigLIP 2 checkpoint, with transformers' defaults.
 //!
 //! Hub files are sparse (google/siglip-base-patch16-384 sets little beyond the vision image
 //! size), so every field takes the default of transformers' `SiglipTextConfig` /
-//! `SiglipVisionConfig` when it is missing.
+//! `SiglipVisionConfig` (`Siglip2*Config` for NaFlex, the same values) when it is missing.
+//! `model_type` "siglip" is the fixed-resolution architecture (SigLIP 1 and SigLIP 2 FixRes);
+//! "siglip2" is NaFlex, whose images keep their aspect ratio ([`ModelKind`]).
 
 use serde::Deserialize;
 
@@ -111,6 +113,8 @@ pub struct VisionConfig {
     pub layer_norm_eps: f64,
     /// Whether the attention-pooling head exists (it does in every SigLIP checkpoint).
     pub vision_use_head: bool,
+    /// NaFlex only: position embeddings, a square grid of this many (`num_patches`).
+    pub num_patches: usize,
 }
 
 impl Default for VisionConfig {
@@ -126,23 +130,43 @@ impl Default for VisionConfig {
             hidden_act: Activation::GeluTanh,
             layer_norm_eps: 1e-6,
             vision_use_head: true,
+            num_patches: 256,
         }
     }
 }
 
 impl VisionConfig {
-    /// Patches per column and per row: the conv is "valid", so leftover pixels are ignored.
+    /// Fixed resolution: patches per column and per row. The conv is "valid", so leftover
+    /// pixels are ignored.
     pub fn grid(&self) -> (usize, usize) {
         let (h, w) = self.image_size.hw();
         let (ph, pw) = self.patch_size.hw();
         (h / ph, w / pw)
     }
 
-    /// Patches per image.
-    pub fn num_patches(&self) -> usize {
+    /// Fixed resolution: patches per image.
+    pub fn fixed_patches(&self) -> usize {
         let (gh, gw) = self.grid();
         gh * gw
     }
+
+    /// NaFlex: the side of the square grid of learned position embeddings, when
+    /// `num_patches` is a square.
+    pub fn position_grid_side(&self) -> Option<usize> {
+        let side = (self.num_patches as f64).sqrt().round() as usize;
+        (side > 0 && side * side == self.num_patches).then_some(side)
+    }
+}
+
+/// Which vision architecture a checkpoint has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// `SiglipModel`: a square image of fixed size through a conv patch embedding. SigLIP 1
+    /// and the SigLIP 2 FixRes checkpoints.
+    FixedResolution,
+    /// `Siglip2Model`: images keep their aspect ratio as up to `max_num_patches` patches,
+    /// with the position grid resized to each (SigLIP 2 NaFlex).
+    Naflex,
 }
 
 /// The whole `config.json`.
@@ -153,7 +177,7 @@ pub struct SiglipConfig {
     pub text_config: TextConfig,
     /// `vision_config`.
     pub vision_config: VisionConfig,
-    /// `model_type`: "siglip" for the checkpoints served here.
+    /// `model_type`: "siglip" (fixed resolution) or "siglip2" (NaFlex).
     pub model_type: Option<String>,
 }
 
@@ -165,11 +189,20 @@ impl SiglipConfig {
         Ok(config)
     }
 
+    /// The vision architecture, from `model_type` (absent means "siglip").
+    pub fn kind(&self) -> ModelKind {
+        match self.model_type.as_deref() {
+            Some("siglip2") => ModelKind::Naflex,
+            _ => ModelKind::FixedResolution,
+        }
+    }
+
     fn validate(&self) -> crate::error::Result<()> {
         if let Some(kind) = &self.model_type {
             crate::error::ensure!(
-                kind == "siglip",
-                "model_type is {kind:?}; only SigLIP (\"siglip\") checkpoints are supported"
+                kind == "siglip" || kind == "siglip2",
+                "model_type is {kind:?}; only SigLIP checkpoints (\"siglip\": SigLIP 1 and \
+                 SigLIP 2 FixRes, \"siglip2\": SigLIP 2 NaFlex) are supported"
             );
         }
         let (t, v) = (&self.text_config, &self.vision_config);
@@ -182,11 +215,27 @@ impl SiglipConfig {
                 "{tower}_config: hidden_size {hidden} is not divisible by num_attention_heads {heads}"
             );
         }
-        let (gh, gw) = v.grid();
-        crate::error::ensure!(
-            gh > 0 && gw > 0,
-            "vision_config: image_size is smaller than patch_size"
-        );
+        match self.kind() {
+            ModelKind::FixedResolution => {
+                let (gh, gw) = v.grid();
+                crate::error::ensure!(
+                    gh > 0 && gw > 0,
+                    "vision_config: image_size is smaller than patch_size"
+                );
+            }
+            ModelKind::Naflex => {
+                let (ph, pw) = v.patch_size.hw();
+                crate::error::ensure!(
+                    ph == pw && ph > 0,
+                    "vision_config: NaFlex needs a square patch_size, not {ph}x{pw}"
+                );
+                crate::error::ensure!(
+                    v.position_grid_side().is_some(),
+                    "vision_config: num_patches {} is not a square number of position embeddings",
+                    v.num_patches
+                );
+            }
+        }
         crate::error::ensure!(
             v.vision_use_head,
             "vision_config.vision_use_head = false is not supported: SigLIP scores need the pooling head"
@@ -212,7 +261,8 @@ mod tests {
         let config = SiglipConfig::from_json(json).unwrap();
         assert_eq!(config.vision_config.image_size, Square::One(384));
         assert_eq!(config.vision_config.patch_size, Square::One(16));
-        assert_eq!(config.vision_config.num_patches(), 576);
+        assert_eq!(config.vision_config.fixed_patches(), 576);
+        assert_eq!(config.kind(), ModelKind::FixedResolution);
         assert_eq!(config.text_config, TextConfig::default());
         assert_eq!(config.text_config.embedding_size(), 768);
     }
@@ -223,6 +273,17 @@ mod tests {
                        "text_config": {"hidden_size": 1152}}"#;
         let config = SiglipConfig::from_json(json).unwrap();
         assert_eq!(config.vision_config.grid(), (27, 27));
+    }
+
+    #[test]
+    fn naflex_config_has_a_square_position_grid() {
+        let json = r#"{"model_type": "siglip2", "vision_config": {"num_patches": 256}}"#;
+        let config = SiglipConfig::from_json(json).unwrap();
+        assert_eq!(config.kind(), ModelKind::Naflex);
+        assert_eq!(config.vision_config.position_grid_side(), Some(16));
+        let json = r#"{"model_type": "siglip2", "vision_config": {"num_patches": 200}}"#;
+        let error = SiglipConfig::from_json(json).unwrap_err().to_string();
+        assert!(error.contains("num_patches 200"), "{error}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use candle_nn::VarBuilder;
 
 use crate::error::Context;
 
-pub use crate::config::SiglipConfig;
+pub use crate::config::{ModelKind, SiglipConfig};
 pub use siglip_kernels::Dtype;
 use text::TextTower;
 use vision::VisionTower;
@@ -62,7 +62,12 @@ impl SiglipModel {
 
     /// Builds the model from a `VarBuilder` rooted at the checkpoint's top level.
     pub fn new(config: SiglipConfig, dtype: Dtype, vb: VarBuilder) -> candle_core::Result<Self> {
-        let vision = VisionTower::new(&config.vision_config, dtype, vb.pp("vision_model"))?;
+        let vision = VisionTower::new(
+            &config.vision_config,
+            config.kind(),
+            dtype,
+            vb.pp("vision_model"),
+        )?;
         let text = TextTower::new(&config.text_config, dtype, vb.pp("text_model"))?;
         let scalar = |name: &str| -> candle_core::Result<f32> {
             vb.get(1, name)?
@@ -90,7 +95,12 @@ impl SiglipModel {
         &self.device
     }
 
-    /// `(height, width)` of the pixel input the vision tower expects.
+    /// The vision architecture.
+    pub fn kind(&self) -> ModelKind {
+        self.config.kind()
+    }
+
+    /// `(height, width)` of the pixel input a fixed-resolution vision tower expects.
     pub fn image_size(&self) -> (usize, usize) {
         self.config.vision_config.image_size.hw()
     }
@@ -115,6 +125,16 @@ impl SiglipModel {
         on_compute_pool(|| self.vision.forward(pixels))
     }
 
+    /// Unnormalised image features of NaFlex images: `patches` `[total, channels * patch *
+    /// patch]` holds each image's `rows * cols` patches in turn, `grids` their `(rows, cols)`.
+    pub fn patch_features(
+        &self,
+        patches: &Tensor,
+        grids: &[(usize, usize)],
+    ) -> candle_core::Result<Tensor> {
+        on_compute_pool(|| self.vision.forward_patches(patches, grids))
+    }
+
     /// Unnormalised text features (`get_text_features`) of `[batch, seq]` u32 ids.
     pub fn text_features(&self, input_ids: &Tensor) -> candle_core::Result<Tensor> {
         on_compute_pool(|| self.text.forward(input_ids))
@@ -123,6 +143,15 @@ impl SiglipModel {
     /// L2-normalised image embeddings, `[batch, embedding]`.
     pub fn image_embeddings(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
         l2_normalize(&self.image_features(pixels)?)
+    }
+
+    /// L2-normalised image embeddings of NaFlex images (see [`SiglipModel::patch_features`]).
+    pub fn patch_embeddings(
+        &self,
+        patches: &Tensor,
+        grids: &[(usize, usize)],
+    ) -> candle_core::Result<Tensor> {
+        l2_normalize(&self.patch_features(patches, grids)?)
     }
 
     /// L2-normalised text embeddings, `[batch, embedding]`.

@@ -2,7 +2,9 @@
 //!
 //! Mirrors transformers' `SiglipAttention`, `SiglipMLP`, `SiglipEncoderLayer` and
 //! `SiglipEncoder` (modeling_siglip.py): no attention mask (SigLIP attends to padding),
-//! scale `head_dim^-0.5`, softmax in f32.
+//! scale `head_dim^-0.5`, softmax in f32. NaFlex images run packed, without padding:
+//! [`Encoder::forward_within`] keeps each image's attention to its own rows, which is what
+//! `Siglip2Encoder`'s padding mask computes.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -62,22 +64,21 @@ impl SelfAttention {
         })
     }
 
-    /// `x + attention(norm(x))`.
-    fn forward(&self, x: &Tensor, norm: &Norm) -> Result<Tensor> {
+    /// `x + attention(norm(x))`, within each of `lengths`' row ranges when given.
+    fn forward(&self, x: &Tensor, norm: &Norm, lengths: Option<&[usize]>) -> Result<Tensor> {
         let qkv = self.qkv_proj.forward_with(x, Some(norm), None)?;
         let at = |column| HeadsAt {
             tensor: &qkv,
             column,
         };
         let h = self.hidden;
-        let attended = ops::attention(
-            at(0),
-            at(h),
-            at(2 * h),
-            self.heads,
-            h / self.heads,
-            self.dtype,
-        )?;
+        let (heads, dim) = (self.heads, h / self.heads);
+        let attended = match lengths {
+            None => ops::attention(at(0), at(h), at(2 * h), heads, dim, self.dtype)?,
+            Some(lengths) => {
+                ops::attention_within(at(0), at(h), at(2 * h), heads, dim, self.dtype, lengths)?
+            }
+        };
         self.out_proj.forward_add(&attended, x)
     }
 }
@@ -128,8 +129,8 @@ impl EncoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.self_attn.forward(x, &self.layer_norm1)?;
+    fn forward(&self, x: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
+        let x = self.self_attn.forward(x, &self.layer_norm1, lengths)?;
         self.mlp.forward(&x, &self.layer_norm2)
     }
 }
@@ -149,12 +150,22 @@ impl Encoder {
             .collect::<Result<_>>()?;
         Ok(Self { layers })
     }
+
+    /// Packed sequences `[1, total, hidden]` whose rows are `lengths` consecutive sequences:
+    /// each attends only within itself.
+    pub fn forward_within(&self, x: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        self.run(x, Some(lengths))
+    }
+
+    fn run(&self, x: &Tensor, lengths: Option<&[usize]>) -> Result<Tensor> {
+        self.layers
+            .iter()
+            .try_fold(x.clone(), |x, layer| layer.forward(&x, lengths))
+    }
 }
 
 impl Module for Encoder {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.layers
-            .iter()
-            .try_fold(x.clone(), |x, layer| layer.forward(&x))
+        self.run(x, None)
     }
 }

@@ -102,6 +102,40 @@ pub fn attention(
     q.tensor.apply_op3_no_bwd(k.tensor, v.tensor, &op)
 }
 
+/// Self-attention within each of `lengths`' consecutive row ranges of `[1, total, ..]` sources:
+/// a batch of sequences of different lengths packed without padding (NaFlex images). A row
+/// attends only to the rows of its own range, as padding masks make transformers do.
+pub fn attention_within(
+    q: HeadsAt,
+    k: HeadsAt,
+    v: HeadsAt,
+    heads: usize,
+    dim: usize,
+    dtype: Dtype,
+    lengths: &[usize],
+) -> Result<Tensor> {
+    let mut start = 0;
+    let mut parts = Vec::with_capacity(lengths.len());
+    for &len in lengths {
+        let rows = |h: HeadsAt| h.tensor.narrow(1, start, len);
+        let (qs, ks, vs) = (rows(q)?, rows(k)?, rows(v)?);
+        let at = |tensor, h: HeadsAt| HeadsAt {
+            tensor,
+            column: h.column,
+        };
+        parts.push(attention(
+            at(&qs, q),
+            at(&ks, k),
+            at(&vs, v),
+            heads,
+            dim,
+            dtype,
+        )?);
+        start += len;
+    }
+    Tensor::cat(&parts, 1)
+}
+
 /// [`attention`] on CPU, as a candle op over the three source tensors.
 struct Attention {
     columns: [usize; 3],
