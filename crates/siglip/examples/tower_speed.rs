@@ -5,17 +5,18 @@
 //!
 //! ```text
 //! cargo run --release --example tower_speed -- --model DIR [--tower image|text]
-//!     [--batch 1] [--rounds 5] [--warmup 1] [--dtype f32|bf16]
+//!     [--batch 1] [--rounds 5] [--warmup 1] [--dtype f32|bf16] [--grid 16x16]
 //! ```
 //!
-//! `--dtype` defaults to `SIGLIP_DTYPE`, else f32.
+//! `--dtype` defaults to `SIGLIP_DTYPE`, else f32. On a NaFlex checkpoint the image tower
+//! reads `--batch` images of `--grid` patches (rows x columns, default 16x16: 256 patches).
 
 use std::time::Instant;
 
 use anyhow::Context;
 use candle_core::{Device, Tensor};
 use siglip::checkpoint::Checkpoint;
-use siglip::model::Dtype;
+use siglip::model::{Dtype, ModelKind};
 
 struct Args {
     model: String,
@@ -24,6 +25,7 @@ struct Args {
     rounds: usize,
     warmup: usize,
     dtype: Dtype,
+    grid: (usize, usize),
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -34,6 +36,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rounds: 5,
         warmup: 1,
         dtype: parse_dtype(&std::env::var("SIGLIP_DTYPE").unwrap_or_else(|_| "f32".into()))?,
+        grid: (16, 16),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,6 +48,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rounds" => args.rounds = value.parse()?,
             "--warmup" => args.warmup = value.parse()?,
             "--dtype" => args.dtype = parse_dtype(&value)?,
+            "--grid" => {
+                let (rows, cols) = value.split_once('x').context("--grid is ROWSxCOLS")?;
+                args.grid = (rows.parse()?, cols.parse()?);
+            }
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -57,16 +64,34 @@ fn parse_dtype(value: &str) -> anyhow::Result<Dtype> {
     value.parse::<Dtype>().map_err(anyhow::Error::msg)
 }
 
+/// Deterministic values in [-1, 1).
+fn values(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
 /// A deterministic input batch for the chosen tower.
-fn input(checkpoint: &Checkpoint, tower: &str, batch: usize) -> anyhow::Result<Tensor> {
-    match tower {
+fn input(checkpoint: &Checkpoint, args: &Args) -> anyhow::Result<Tensor> {
+    let batch = args.batch;
+    match args.tower.as_str() {
+        "image" if checkpoint.model.kind() == ModelKind::Naflex => {
+            let (patch, _) = checkpoint.model.config().vision_config.patch_size.hw();
+            let rows = batch * args.grid.0 * args.grid.1;
+            let width = 3 * patch * patch;
+            Ok(Tensor::from_vec(
+                values(rows * width),
+                (rows, width),
+                &Device::Cpu,
+            )?)
+        }
         "image" => {
             let (h, w) = checkpoint.model.image_size();
-            let n = batch * 3 * h * w;
-            let data: Vec<f32> = (0..n)
-                .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-                .collect();
-            Ok(Tensor::from_vec(data, (batch, 3, h, w), &Device::Cpu)?)
+            Ok(Tensor::from_vec(
+                values(batch * 3 * h * w),
+                (batch, 3, h, w),
+                &Device::Cpu,
+            )?)
         }
         "text" => {
             // Long labels: every prompt fills all 64 positions before padding matters.
@@ -85,9 +110,12 @@ fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     let checkpoint = Checkpoint::load(&args.model, None, &Device::Cpu, args.dtype)?;
     siglip_kernels::memory::keep_freed_memory();
-    let x = input(&checkpoint, &args.tower, args.batch)?;
+    let x = input(&checkpoint, &args)?;
+    let naflex = checkpoint.model.kind() == ModelKind::Naflex;
+    let grids = vec![args.grid; args.batch];
     let run = || -> anyhow::Result<()> {
         let out = match args.tower.as_str() {
+            "image" if naflex => checkpoint.model.patch_features(&x, &grids)?,
             "image" => checkpoint.model.image_features(&x)?,
             _ => checkpoint.model.text_features(&x)?,
         };
