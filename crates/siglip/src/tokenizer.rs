@@ -1,8 +1,15 @@
-//! Prompt text to the 64 token ids SigLIP's text tower reads, exactly as transformers'
-//! slow `SiglipTokenizer` called the way the zero-shot pipeline calls it
-//! (`padding="max_length", max_length=64, truncation=True`).
+//! Prompt text to the 64 token ids SigLIP's text tower reads, exactly as transformers
+//! tokenizes for the zero-shot pipeline (`padding="max_length", max_length=64,
+//! truncation=True`).
 //!
-//! Steps (tokenization_siglip.py and `PythonBackend.tokenize`):
+//! [`PromptTokenizer`] is the one the crate uses: it loads the checkpoint's kind, and applies the
+//! `text_lowercase` setting ([`TextLowercase`]).
+//! - [`SiglipTokenizer`], SigLIP 1: SentencePiece Unigram, as transformers' slow
+//!   `SiglipTokenizer` (below);
+//! - [`GemmaTokenizer`], SigLIP 2: Gemma's BPE through the `tokenizers` library, as
+//!   `GemmaTokenizer` / `Siglip2Tokenizer` (the `gemma` module).
+//!
+//! `SiglipTokenizer`'s steps (tokenization_siglip.py and `PythonBackend.tokenize`):
 //! 1. prefix "▁", turn any "▁" inside the text into a space;
 //! 2. split out the special tokens (`</s>`, `<unk>`), stripping whitespace around them;
 //! 3. each other chunk: canonicalise, then `sp.encode("<unk>" + chunk)` minus the pieces of
@@ -18,7 +25,9 @@
 
 mod canonical;
 mod charsmap;
+mod gemma;
 mod model_proto;
+mod prompt;
 mod sentencepiece;
 
 use std::path::Path;
@@ -27,6 +36,8 @@ use crate::error::Context;
 
 use crate::files::TokenizerFile;
 pub use canonical::canonicalize;
+pub use gemma::GemmaTokenizer;
+pub use prompt::{ParseTextLowercaseError, PromptTokenizer, TextLowercase};
 use sentencepiece::SentencePiece;
 
 const SPIECE_UNDERLINE: char = '\u{2581}';
@@ -131,6 +142,15 @@ impl SiglipTokenizer {
                 SentencePiece::from_model_proto(&bytes)
             }
         }?;
+        Self::new(sp, tokenizer_config, max_length)
+    }
+
+    /// `sp` with `tokenizer_config.json` when present.
+    fn new(
+        sp: SentencePiece,
+        tokenizer_config: Option<&Path>,
+        max_length: usize,
+    ) -> crate::error::Result<Self> {
         let config: TokenizerConfig = match tokenizer_config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)?;
@@ -139,10 +159,16 @@ impl SiglipTokenizer {
             }
             None => TokenizerConfig::default(),
         };
-        Self::new(sp, &config, max_length)
+        Self::with_config(sp, &config, max_length)
     }
 
-    fn new(
+    /// `do_lower_case` as the `text_lowercase` setting leaves it.
+    fn lowercasing(mut self, lowercase: TextLowercase) -> Self {
+        self.lower_case = lowercase.resolve(self.lower_case);
+        self
+    }
+
+    fn with_config(
         sp: SentencePiece,
         config: &TokenizerConfig,
         max_length: usize,

@@ -61,8 +61,13 @@ impl SentencePiece {
         let proto =
             ModelProto::decode(bytes).context("spiece.model is not a SentencePiece model")?;
         if let Some(trainer) = &proto.trainer_spec {
-            if trainer.model_type.unwrap_or(1) != 1 {
-                bail!("spiece.model is not a unigram model");
+            match trainer.model_type.unwrap_or(1) {
+                1 => {}
+                2 => bail!(
+                    "spiece.model is a BPE model (Gemma's, SigLIP 2's?): such tokenizers are \
+                     read from tokenizer.json"
+                ),
+                other => bail!("spiece.model is not a unigram model (model type {other})"),
             }
             if trainer.byte_fallback.unwrap_or(false) {
                 bail!("spiece.model uses byte fallback, which SigLIP tokenizers never do");
