@@ -1,4 +1,5 @@
-//! The SentencePiece tokenizer: prompts to 64 ids, as the text queue does for uncached labels.
+//! Both tokenizers, SentencePiece (SigLIP) and Gemma (SigLIP 2, the fixture's small
+//! vocabulary): prompts to 64 ids, as the text queue does for uncached labels.
 //!
 //! `cargo bench --bench tokenizer`.
 // criterion's macros generate undocumented functions.
@@ -6,15 +7,21 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use siglip::files::TokenizerFile;
-use siglip::tokenizer::SiglipTokenizer;
+use siglip::tokenizer::{PromptTokenizer, TextLowercase};
 
 fn tokenizer(c: &mut Criterion) {
-    let model = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/models/tiny-p16"
-    );
-    let file = TokenizerFile::Json(format!("{model}/tokenizer.json").into());
-    let tokenizer = SiglipTokenizer::load(&file, None, 64).unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures");
+    let tokenizers = [
+        ("sentencepiece", "models/tiny-p16"),
+        ("gemma", "siglip2/gemma-tokenizer"),
+    ]
+    .map(|(name, dir)| {
+        let file = TokenizerFile::Json(format!("{fixtures}/{dir}/tokenizer.json").into());
+        let config = std::path::PathBuf::from(format!("{fixtures}/{dir}/tokenizer_config.json"));
+        let tokenizer =
+            PromptTokenizer::load(&file, Some(&config), 64, TextLowercase::Auto).unwrap();
+        (name, tokenizer)
+    });
     let prompts: Vec<String> = [
         "cat",
         "dog",
@@ -31,19 +38,21 @@ fn tokenizer(c: &mut Criterion) {
     let long = "a very long caption that goes on and on about the picture, ".repeat(8);
 
     let mut group = c.benchmark_group("tokenizer");
-    group.throughput(Throughput::Elements(prompts.len() as u64));
-    group.bench_function("8 label prompts", |b| {
-        b.iter(|| {
-            prompts
-                .iter()
-                .map(|p| tokenizer.encode(p).len())
-                .sum::<usize>()
-        })
-    });
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("one 480-char caption", |b| {
-        b.iter(|| tokenizer.encode(&long))
-    });
+    for (name, tokenizer) in &tokenizers {
+        group.throughput(Throughput::Elements(prompts.len() as u64));
+        group.bench_function(format!("{name}: 8 label prompts"), |b| {
+            b.iter(|| {
+                prompts
+                    .iter()
+                    .map(|p| tokenizer.encode(p).len())
+                    .sum::<usize>()
+            })
+        });
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(format!("{name}: one 480-char caption"), |b| {
+            b.iter(|| tokenizer.encode(&long))
+        });
+    }
     group.finish();
 }
 
