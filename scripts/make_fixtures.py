@@ -7,6 +7,8 @@ Usage, from the repository root, with the environment of tests/fixtures/README.m
     .venv-fixtures/bin/python scripts/make_fixtures.py              # all small fixtures
     .venv-fixtures/bin/python scripts/make_fixtures.py --full base  # random full-size base-384 model
     .venv-fixtures/bin/python scripts/make_fixtures.py --full so400m [--out DIR]
+    .venv-fixtures/bin/python scripts/make_fixtures.py --siglip2     # only tests/fixtures/siglip2/
+    .venv-fixtures/bin/python scripts/make_fixtures.py --full naflex-base   # or naflex-so400m
 
 --full writes to --out DIR, by default $SIGLIP_BIGMODELS/siglip-<kind>-384-random, where
 SIGLIP_BIGMODELS defaults to target/bigmodels in the repository.
@@ -27,22 +29,32 @@ import time
 
 # The package sits beside this file (scripts/ is sys.path[0] when run as a script); fixtures.common
 # comes first: it sets the environment before the heavy imports.
-from fixtures.common import FIX, REF, fresh_dir, log
+from fixtures.common import BIGMODELS, FIX, REF, fresh_dir, log
 from fixtures.full_size import FULL, make_full
 from fixtures.images import make_images
 from fixtures.references import make_image_references, make_models, make_output_references, make_token_references
+from fixtures.siglip2 import FULL_NAFLEX, make_full_naflex, make_siglip2
 from fixtures.spm_text import make_spm
 from fixtures.summary import summary
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--full", choices=sorted(FULL), help="write a random full-size model instead")
+    ap.add_argument("--full", choices=sorted(FULL) + sorted(FULL_NAFLEX),
+                    help="write a random full-size model instead")
+    ap.add_argument("--siglip2", action="store_true",
+                    help="only the SigLIP 2 fixtures (tests/fixtures/siglip2/models and their references)")
     ap.add_argument("--out", help="output directory for --full")
     ap.add_argument("--config-only", action="store_true", help="with --full: only check that the config builds")
     args = ap.parse_args()
+    if args.full in FULL_NAFLEX:
+        make_full_naflex(args.full, args.out or os.path.join(BIGMODELS, f"siglip2-{args.full}-random"))
+        return
     if args.full:
         make_full(args.full, args.out or FULL[args.full]["out"], args.config_only)
+        return
+    if args.siglip2:
+        make_siglip2()
         return
     t0 = time.time()
     os.makedirs(FIX, exist_ok=True)
