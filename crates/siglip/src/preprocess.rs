@@ -1,18 +1,20 @@
 //! Decoded RGB image -> normalised CHW `f32` pixels, exactly as `SiglipImageProcessorPil`.
 //!
-//! transformers resizes the `u8` image with Pillow's `Image.resize(size, BICUBIC)`
-//! ([`resize_bicubic`], a port of `libImaging/Resample.c`), then computes
+//! transformers resizes the `u8` image with Pillow's `Image.resize(size, resample)` ([`resize`],
+//! a port of `libImaging/Resample.c` with the bilinear and bicubic filters), then computes
 //! `f32(u8 as f64 * rescale_factor)` and `(x - mean) / std` in f32. [`Preprocessor`] does the
 //! same with the same rounding, so its output is bit-identical to transformers' PIL path for the
 //! same decoded pixels. Settings come from the model's `preprocessor_config.json`.
 
+mod json;
 mod resize;
 
 use std::borrow::Cow;
 
 use image::RgbImage;
 
-pub use resize::resize_bicubic;
+use json::Field;
+pub use resize::{resize, resize_bicubic, Resample};
 use serde_json::Value;
 
 /// `SiglipImageProcessorPil`'s settings, as read from a hub `preprocessor_config.json`.
@@ -22,6 +24,8 @@ pub struct Preprocessor {
     pub width: u32,
     /// Output height in pixels (`size.height`).
     pub height: u32,
+    /// The resize filter (`resample`): bicubic for SigLIP, bilinear for SigLIP 2 FixRes.
+    pub resample: Resample,
     /// Multiplier applied to each `u8` sample, in f64, before the cast to f32 (`rescale_factor`).
     pub rescale_factor: f64,
     /// Per-channel mean subtracted after rescaling (`image_mean`).
@@ -37,11 +41,13 @@ pub struct Preprocessor {
 }
 
 impl Default for Preprocessor {
-    /// `SiglipImageProcessor`'s class defaults: 224x224, 1/255, mean = std = 0.5, all steps on.
+    /// `SiglipImageProcessor`'s class defaults: 224x224, bicubic, 1/255, mean = std = 0.5, all
+    /// steps on.
     fn default() -> Self {
         Self {
             width: 224,
             height: 224,
+            resample: Resample::Bicubic,
             rescale_factor: 1.0 / 255.0,
             image_mean: [0.5; 3],
             image_std: [0.5; 3],
@@ -74,54 +80,29 @@ impl Preprocessor {
     ///
     /// `size` may be `{"height", "width"}` or `[height, width]`. `{"shortest_edge"}` (or a bare
     /// number, which transformers reads as `shortest_edge`) is rejected: SigLIP's processor then
-    /// keeps the aspect ratio instead of producing a fixed-size image. `resample` must be 3
-    /// (bicubic). `image_mean` / `image_std` may be one number or three. A `null` `do_*` flag
-    /// means false, as in Python; other `null`s are rejected. Center cropping and padding
+    /// keeps the aspect ratio instead of producing a fixed-size image. `resample` must be 2
+    /// (bilinear) or 3 (bicubic). `image_mean` / `image_std` may be one number or three. A
+    /// `null` `do_*` flag means false, as in Python; other `null`s are rejected (a `null`
+    /// `resample` makes transformers refuse to resize). Center cropping and padding
     /// (`do_center_crop`, `do_pad`), which SigLIP does not use, are rejected when enabled.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let parsed: Value =
-            serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
-        let Value::Object(fields) = parsed else {
-            return Err(ConfigError::Json("the top level is not an object".into()));
-        };
         let mut config = Self::default();
-        for (key, value) in fields.iter() {
-            let field = |problem: &str| ConfigError::Field {
-                key: key.clone(),
-                problem: problem.into(),
-            };
-            let flag = || match value {
-                Value::Bool(b) => Ok(*b),
-                Value::Null => Ok(false),
-                _ => Err(field("must be true, false or null")),
-            };
-            let number = || value.as_f64().ok_or_else(|| field("must be a number"));
-            let per_channel = || match value {
-                Value::Number(v) => Ok([v.as_f64().unwrap_or(f64::NAN) as f32; 3]),
-                Value::Array(items) if items.len() == 3 => {
-                    let mut out = [0f32; 3];
-                    for (o, item) in out.iter_mut().zip(items) {
-                        *o = item.as_f64().ok_or_else(|| field("must hold numbers"))? as f32;
-                    }
-                    Ok(out)
-                }
-                _ => Err(field("must be a number or a list of 3 numbers")),
-            };
+        for (key, value) in json::object(text)?.iter() {
+            let field = Field { key, value };
             match key.as_str() {
-                "size" => (config.height, config.width) = fixed_size(value).map_err(field)?,
-                "resample" if value.as_f64() != Some(3.0) => {
-                    return Err(field(
-                        "must be 3 (bicubic), the only filter this port implements",
-                    ));
+                "size" => {
+                    (config.height, config.width) =
+                        fixed_size(value).map_err(|e| field.error(e))?;
                 }
-                "rescale_factor" => config.rescale_factor = number()?,
-                "image_mean" => config.image_mean = per_channel()?,
-                "image_std" => config.image_std = per_channel()?,
-                "do_resize" => config.do_resize = flag()?,
-                "do_rescale" => config.do_rescale = flag()?,
-                "do_normalize" => config.do_normalize = flag()?,
-                "do_center_crop" | "do_pad" if flag()? => {
-                    return Err(field("is not supported: SigLIP neither crops nor pads"));
+                "resample" => config.resample = field.resample(None)?,
+                "rescale_factor" => config.rescale_factor = field.number()?,
+                "image_mean" => config.image_mean = field.per_channel()?,
+                "image_std" => config.image_std = field.per_channel()?,
+                "do_resize" => config.do_resize = field.flag()?,
+                "do_rescale" => config.do_rescale = field.flag()?,
+                "do_normalize" => config.do_normalize = field.flag()?,
+                "do_center_crop" | "do_pad" if field.flag()? => {
+                    return Err(field.error("is not supported: SigLIP neither crops nor pads"));
                 }
                 _ => {}
             }
@@ -158,7 +139,7 @@ impl Preprocessor {
         let resized = if rgb.dimensions() == (width, height) {
             Cow::Borrowed(rgb)
         } else {
-            Cow::Owned(resize_bicubic(rgb, width, height))
+            Cow::Owned(resize(rgb, width, height, self.resample))
         };
         let plane = width as usize * height as usize;
         assert_eq!(
@@ -177,24 +158,34 @@ impl Preprocessor {
         }
     }
 
-    /// The output value of every `u8` sample per channel, computed as transformers does:
-    /// `rescale` multiplies in f64 then casts to f32, `normalize` works in f32.
+    /// The output value of every `u8` sample per channel (see [`value_table`]).
     fn value_table(&self) -> [[f32; 256]; 3] {
-        let mut table = [[0f32; 256]; 3];
-        for (channel, values) in table.iter_mut().enumerate() {
-            for (sample, value) in values.iter_mut().enumerate() {
-                let mut x = sample as f32;
-                if self.do_rescale {
-                    x = (sample as f64 * self.rescale_factor) as f32;
-                }
-                if self.do_normalize {
-                    x = (x - self.image_mean[channel]) / self.image_std[channel];
-                }
-                *value = x;
-            }
-        }
-        table
+        value_table(
+            self.do_rescale.then_some(self.rescale_factor),
+            self.do_normalize
+                .then_some((self.image_mean, self.image_std)),
+        )
     }
+}
+
+/// The output value of every `u8` sample per channel, computed as transformers' `PilBackend`
+/// does: `rescale` multiplies in f64 then casts to f32, `normalize` works in f32 (on the
+/// sample cast to f32 when there is no rescale). `normalize` is `(mean, std)`.
+fn value_table(rescale: Option<f64>, normalize: Option<([f32; 3], [f32; 3])>) -> [[f32; 256]; 3] {
+    let mut table = [[0f32; 256]; 3];
+    for (channel, values) in table.iter_mut().enumerate() {
+        for (sample, value) in values.iter_mut().enumerate() {
+            let mut x = sample as f32;
+            if let Some(factor) = rescale {
+                x = (sample as f64 * factor) as f32;
+            }
+            if let Some((mean, std)) = normalize {
+                x = (x - mean[channel]) / std[channel];
+            }
+            *value = x;
+        }
+    }
+    table
 }
 
 /// `(height, width)` from a `size` value, or why it is not a fixed size.

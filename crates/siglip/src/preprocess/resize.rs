@@ -1,9 +1,11 @@
-//! Pillow's `Image.resize(size, Image.BICUBIC)` for 8-bit RGB, byte for byte.
+//! Pillow's `Image.resize(size, filter)` for 8-bit RGB, byte for byte, with the bilinear and
+//! bicubic filters.
 //!
-//! A port of Pillow 13's `libImaging/Resample.c` (8-bit path): `precompute_coeffs` with the
-//! bicubic filter, `normalize_coeffs_8bpc`, `ImagingResampleHorizontal_8bpc`,
-//! `ImagingResampleVertical_8bpc` and the pass ordering of `ImagingResampleInner`. The
-//! arithmetic is Pillow's; only the loop structure differs, for speed.
+//! A port of Pillow 13's `libImaging/Resample.c` (8-bit path): `precompute_coeffs` with
+//! `bilinear_filter` or `bicubic_filter`, `normalize_coeffs_8bpc`,
+//! `ImagingResampleHorizontal_8bpc`, `ImagingResampleVertical_8bpc` and the pass ordering of
+//! `ImagingResampleInner`. The arithmetic is Pillow's; only the loop structure differs, for
+//! speed. The filter only shapes the taps: both passes are the same code for every filter.
 
 use std::ops::Range;
 
@@ -14,16 +16,46 @@ const PRECISION_BITS: u32 = 32 - 8 - 2;
 /// Rounding term every accumulator starts from (`1 << (PRECISION_BITS - 1)`).
 const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
-/// Resizes `src` to `width` x `height` with Pillow's `Image.resize(size, Image.BICUBIC)`.
+/// A Pillow resampling filter this port reproduces, named by its `resample` code (PIL's
+/// `Image.Resampling`), the number `preprocessor_config.json` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Resample {
+    /// `Image.BILINEAR` (2): the triangle `1 - |x|`, support 1. SigLIP 2's filter.
+    Bilinear = 2,
+    /// `Image.BICUBIC` (3): Keys' cubic with `a = -0.5`, support 2. SigLIP's filter.
+    Bicubic = 3,
+}
+
+impl Resample {
+    /// The codes [`Resample::from_code`] accepts, for error messages.
+    pub const SUPPORTED: &'static str = "2 (bilinear) or 3 (bicubic)";
+
+    /// The filter of PIL's `resample` code, if this port implements it.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            2 => Some(Self::Bilinear),
+            3 => Some(Self::Bicubic),
+            _ => None,
+        }
+    }
+}
+
+/// Resizes `src` to `width` x `height` with Pillow's `Image.resize(size, Image.BICUBIC)`:
+/// [`resize`] with [`Resample::Bicubic`].
+pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
+    resize(src, width, height, Resample::Bicubic)
+}
+
+/// Resizes `src` to `width` x `height` with Pillow's `Image.resize(size, filter)`.
 ///
-/// Bicubic with `a = -0.5`, support 2 widened by the downscale factor (antialiasing), weights
-/// normalised and rounded to 22-bit fixed point, one pass per axis, each rounded and clipped to
-/// `u8`. As in Pillow 13: the horizontal pass runs first, over only the source rows the vertical
+/// The filter's support widened by the downscale factor (antialiasing), weights normalised and
+/// rounded to 22-bit fixed point, one pass per axis, each rounded and clipped to `u8`. As in
+/// Pillow 13: the horizontal pass runs first, over only the source rows the vertical
 /// pass reads, unless the height shrinks by more than twice as many pixels as the width, in which
 /// case the vertical pass runs first (Pillow 12 and older always go horizontal first). An axis
 /// whose size does not change is not filtered, and an image already at the target size comes
 /// back as an unfiltered copy. A zero dimension gives an empty image.
-pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
+pub fn resize(src: &RgbImage, width: u32, height: u32, filter: Resample) -> RgbImage {
     let (src_width, src_height) = src.dimensions();
     if (src_width, src_height) == (width, height) {
         return src.clone();
@@ -31,8 +63,8 @@ pub fn resize_bicubic(src: &RgbImage, width: u32, height: u32) -> RgbImage {
     if width == 0 || height == 0 || src_width == 0 || src_height == 0 {
         return RgbImage::new(width, height);
     }
-    let horizontal = (width != src_width).then(|| Taps::bicubic(src_width, width));
-    let vertical = (height != src_height).then(|| Taps::bicubic(src_height, height));
+    let horizontal = (width != src_width).then(|| Taps::new(filter, src_width, width));
+    let vertical = (height != src_height).then(|| Taps::new(filter, src_height, height));
     let shrink_y = i64::from(src_height) - i64::from(height);
     let shrink_x = i64::from(src_width) - i64::from(width);
     let vertical_first = shrink_y > 0 && shrink_y > shrink_x * 2;
@@ -78,7 +110,9 @@ fn horizontal_pass(src: &[u8], src_width: u32, rows: Range<usize>, taps: &Taps) 
             .zip(row_a.chunks_exact(3))
             .zip(row_b.chunks_exact(3))
         {
-            *slot = [0, 1, 2].map(|c| u64::from(a[c]) | (u64::from(b[c]) << 32));
+            // Spelled out: `[0, 1, 2].map(..)` is a call that inlining does not always remove.
+            let word = |c: usize| u64::from(a[c]) | (u64::from(b[c]) << 32);
+            *slot = [word(0), word(1), word(2)];
         }
         let (out_a, out_b) = out_pair.split_at_mut(out_row_len);
         let out_b = if out_b.is_empty() {
@@ -160,13 +194,22 @@ struct Taps {
 }
 
 impl Taps {
-    /// Pillow's bicubic taps for resampling `in_size` source pixels onto `out_size` (both > 0).
-    fn bicubic(in_size: u32, out_size: u32) -> Self {
-        const SUPPORT: f64 = 2.0;
+    /// Pillow's `filter` taps for resampling `in_size` source pixels onto `out_size` (both > 0).
+    fn new(filter: Resample, in_size: u32, out_size: u32) -> Self {
+        // Pillow's `struct filter`: the function and its support at scale 1.
+        match filter {
+            Resample::Bilinear => Self::with_filter(bilinear_filter, 1.0, in_size, out_size),
+            Resample::Bicubic => Self::with_filter(bicubic_filter, 2.0, in_size, out_size),
+        }
+    }
+
+    /// `precompute_coeffs` + `normalize_coeffs_8bpc` for the filter `weight` of half-width
+    /// `support` (one copy per filter, so each weight call is inlined).
+    fn with_filter(weight: impl Fn(f64) -> f64, support: f64, in_size: u32, out_size: u32) -> Self {
         // Pillow computes the box width `in1 - in0` in f32, then divides in f64.
         let scale = f64::from(in_size as f32) / f64::from(out_size);
         let filterscale = scale.max(1.0);
-        let support = SUPPORT * filterscale;
+        let support = support * filterscale;
         let ksize = support.ceil() as usize * 2 + 1;
         let inv_filterscale = 1.0 / filterscale;
 
@@ -186,7 +229,7 @@ impl Taps {
             let count = xmax.clamp(0, ksize as i64) as usize;
             let mut ww = 0.0;
             for (x, w) in k[..count].iter_mut().enumerate() {
-                *w = bicubic_filter(((x as i64 + xmin) as f64 - center + 0.5) * inv_filterscale);
+                *w = weight(((x as i64 + xmin) as f64 - center + 0.5) * inv_filterscale);
                 ww += *w;
             }
             for (&w, fixed) in k[..count].iter().zip(fixed.iter_mut()) {
@@ -223,6 +266,16 @@ impl Taps {
     fn source_span(&self) -> Range<usize> {
         let last = self.len() - 1;
         self.starts[0]..self.starts[last] + self.counts[last]
+    }
+}
+
+/// Pillow's `bilinear_filter` (triangle).
+fn bilinear_filter(x: f64) -> f64 {
+    let x = x.abs();
+    if x < 1.0 {
+        1.0 - x
+    } else {
+        0.0
     }
 }
 
@@ -280,21 +333,53 @@ mod tests {
     }
 
     #[test]
+    fn bilinear_matches_pillow() {
+        // Expected values from Pillow 13's `Image.resize(..., Image.BILINEAR)`.
+        let src = image(4, 1, &ROW);
+        let bilinear = |s: &RgbImage, w, h| resize(s, w, h, Resample::Bilinear);
+        assert_eq!(bilinear(&src, 2, 1).as_raw(), &[61, 17, 211, 194, 33, 36]);
+        assert_eq!(
+            bilinear(&src, 3, 1).as_raw(),
+            &[25, 13, 247, 128, 25, 123, 230, 37, 1]
+        );
+        let up = [
+            0, 10, 250, 21, 13, 248, 64, 18, 243, 106, 23, 181, 149, 28, 64, 191, 33, 4, 234, 38,
+            1, 255, 40, 0,
+        ];
+        assert_eq!(bilinear(&src, 8, 1).as_raw(), &up);
+        // 2x6 -> 5x1: the vertical pass first (horizontal first would give other values).
+        let data: Vec<u8> = (0..36u32).map(|i| (i * 37 % 256) as u8).collect();
+        let want = [
+            138, 132, 117, 134, 128, 115, 120, 114, 109, 106, 100, 102, 102, 96, 100,
+        ];
+        assert_eq!(bilinear(&image(2, 6, &data), 5, 1).as_raw(), &want);
+    }
+
+    #[test]
     fn same_size_is_an_unfiltered_copy_and_constant_images_stay_constant() {
         let src = image(4, 1, &ROW);
         assert_eq!(resize_bicubic(&src, 4, 1), src);
         let flat = RgbImage::from_pixel(37, 23, image::Rgb([200, 3, 91]));
-        for (w, h) in [(1, 1), (5, 90), (384, 384), (37, 7), (11, 23)] {
-            let out = resize_bicubic(&flat, w, h);
-            assert!(out.pixels().all(|p| p.0 == [200, 3, 91]), "{w}x{h}");
+        for filter in [Resample::Bilinear, Resample::Bicubic] {
+            for (w, h) in [(1, 1), (5, 90), (384, 384), (37, 7), (11, 23)] {
+                let out = resize(&flat, w, h, filter);
+                assert!(
+                    out.pixels().all(|p| p.0 == [200, 3, 91]),
+                    "{filter:?} {w}x{h}"
+                );
+            }
         }
         assert_eq!(resize_bicubic(&src, 0, 3).dimensions(), (0, 3));
     }
 
     #[test]
     fn taps_are_normalised_fixed_point_weights() {
-        for (inp, out) in [(1000, 384), (7, 513), (384, 384), (1, 48), (513, 7)] {
-            let taps = Taps::bicubic(inp, out);
+        let cases = [(1000, 384), (7, 513), (384, 384), (1, 48), (513, 7)];
+        for ((inp, out), filter) in cases
+            .into_iter()
+            .flat_map(|c| [(c, Resample::Bilinear), (c, Resample::Bicubic)])
+        {
+            let taps = Taps::new(filter, inp, out);
             for i in 0..taps.len() {
                 let (start, weights) = taps.output(i);
                 assert!(start + weights.len() <= inp as usize);

@@ -32,6 +32,22 @@ fn reads_hub_configs() {
 }
 
 #[test]
+fn reads_the_filter() {
+    assert_eq!(Preprocessor::default().resample, Resample::Bicubic);
+    let fixres = r#"{"resample": 2, "size": {"height": 224, "width": 224}}"#;
+    let config = Preprocessor::from_json(fixres).unwrap();
+    assert_eq!(config.resample, Resample::Bilinear);
+    match Preprocessor::from_json(r#"{"resample": 5}"#) {
+        Err(error) => assert_eq!(
+            error.to_string(),
+            "preprocessor_config.json: `resample` is 5; this port implements only 2 (bilinear) \
+             or 3 (bicubic)"
+        ),
+        Ok(config) => panic!("accepted {config:?}"),
+    }
+}
+
+#[test]
 fn rejects_what_siglip_would_not_produce() {
     assert_eq!(field_error(r#"{"size": {"shortest_edge": 384}}"#), "size");
     assert_eq!(field_error(r#"{"size": 384}"#), "size");
@@ -40,7 +56,8 @@ fn rejects_what_siglip_would_not_produce() {
         "size"
     );
     assert_eq!(field_error(r#"{"size": null}"#), "size");
-    assert_eq!(field_error(r#"{"resample": 2}"#), "resample");
+    assert_eq!(field_error(r#"{"resample": 1}"#), "resample");
+    assert_eq!(field_error(r#"{"resample": null}"#), "resample");
     assert_eq!(field_error(r#"{"image_std": [1, 2]}"#), "image_std");
     assert_eq!(field_error(r#"{"do_center_crop": true}"#), "do_center_crop");
     assert!(matches!(
