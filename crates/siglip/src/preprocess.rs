@@ -1,12 +1,19 @@
-//! Decoded RGB image -> normalised CHW `f32` pixels, exactly as `SiglipImageProcessorPil`.
+//! Decoded RGB image -> normalised `f32` pixels, exactly as transformers' PIL processors.
 //!
 //! transformers resizes the `u8` image with Pillow's `Image.resize(size, resample)` ([`resize`],
 //! a port of `libImaging/Resample.c` with the bilinear and bicubic filters), then computes
-//! `f32(u8 as f64 * rescale_factor)` and `(x - mean) / std` in f32. [`Preprocessor`] does the
-//! same with the same rounding, so its output is bit-identical to transformers' PIL path for the
-//! same decoded pixels. Settings come from the model's `preprocessor_config.json`.
+//! `f32(u8 as f64 * rescale_factor)` and `(x - mean) / std` in f32. Both processors here do the
+//! same with the same rounding, so their output is bit-identical to transformers' PIL path for
+//! the same decoded pixels:
+//! - [`Preprocessor`] (`SiglipImageProcessorPil`, SigLIP and SigLIP 2 FixRes): a fixed size,
+//!   CHW;
+//! - [`PatchPreprocessor`] (`Siglip2ImageProcessorPil`, SigLIP 2 NaFlex): the aspect ratio kept
+//!   within a patch budget, flattened patches (the `naflex` module).
+//!
+//! Settings come from the model's `preprocessor_config.json`.
 
 mod json;
+mod naflex;
 mod resize;
 
 use std::borrow::Cow;
@@ -14,6 +21,7 @@ use std::borrow::Cow;
 use image::RgbImage;
 
 use json::Field;
+pub use naflex::{target_size, PatchError, PatchPreprocessor, Patches};
 pub use resize::{resize, resize_bicubic, Resample};
 use serde_json::Value;
 

@@ -45,6 +45,15 @@ impl Field<'_> {
             .ok_or_else(|| self.error("must be a number"))
     }
 
+    /// An integer of at least 1 (`patch_size`, `max_num_patches`).
+    pub fn positive_integer(&self) -> Result<usize, ConfigError> {
+        self.value
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| self.error("must be a positive integer"))
+    }
+
     /// One number for all three channels, or three (`image_mean`, `image_std`).
     pub fn per_channel(&self) -> Result<[f32; 3], ConfigError> {
         match self.value {
