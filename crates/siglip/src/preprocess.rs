@@ -46,6 +46,10 @@ pub struct Preprocessor {
     pub do_rescale: bool,
     /// Subtract `image_mean` and divide by `image_std` (`do_normalize`).
     pub do_normalize: bool,
+    /// `do_convert_rgb`: the processor's `convert_to_rgb` paints a colour key (PNG `tRNS`, GIF
+    /// transparent index) white. Not applied here, on decoded pixels: it tells the decoder
+    /// whether to (`image_decode::decode_rgb` always does). A `null` in the file turns it off.
+    pub do_convert_rgb: bool,
 }
 
 impl Default for Preprocessor {
@@ -62,6 +66,7 @@ impl Default for Preprocessor {
             do_resize: true,
             do_rescale: true,
             do_normalize: true,
+            do_convert_rgb: true,
         }
     }
 }
@@ -109,6 +114,7 @@ impl Preprocessor {
                 "do_resize" => config.do_resize = field.flag()?,
                 "do_rescale" => config.do_rescale = field.flag()?,
                 "do_normalize" => config.do_normalize = field.flag()?,
+                "do_convert_rgb" => config.do_convert_rgb = field.flag()?,
                 "do_center_crop" | "do_pad" if field.flag()? => {
                     return Err(field.error("is not supported: SigLIP neither crops nor pads"));
                 }

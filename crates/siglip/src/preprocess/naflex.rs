@@ -42,11 +42,14 @@ pub struct PatchPreprocessor {
     pub do_rescale: bool,
     /// Subtract `image_mean` and divide by `image_std` (`do_normalize`).
     pub do_normalize: bool,
+    /// `do_convert_rgb`, as [`super::Preprocessor::do_convert_rgb`]: whether a colour key turns
+    /// white before this step. Off by default here: `Siglip2ImageProcessorPil` leaves it `None`.
+    pub do_convert_rgb: bool,
 }
 
 impl Default for PatchPreprocessor {
     /// `Siglip2ImageProcessorPil`'s class defaults: patch 16, 256 patches, bilinear, 1/255,
-    /// mean = std = 0.5, resize, rescale and normalise on.
+    /// mean = std = 0.5, resize, rescale and normalise on, `do_convert_rgb` unset.
     fn default() -> Self {
         Self {
             patch_size: 16,
@@ -58,6 +61,7 @@ impl Default for PatchPreprocessor {
             do_resize: true,
             do_rescale: true,
             do_normalize: true,
+            do_convert_rgb: false,
         }
     }
 }
@@ -142,6 +146,7 @@ impl PatchPreprocessor {
                 "do_resize" => config.do_resize = field.flag()?,
                 "do_rescale" => config.do_rescale = field.flag()?,
                 "do_normalize" => config.do_normalize = field.flag()?,
+                "do_convert_rgb" => config.do_convert_rgb = field.flag()?,
                 _ => {}
             }
         }

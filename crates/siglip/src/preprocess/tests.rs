@@ -32,11 +32,19 @@ fn reads_hub_configs() {
 }
 
 #[test]
-fn reads_the_filter() {
-    assert_eq!(Preprocessor::default().resample, Resample::Bicubic);
-    let fixres = r#"{"resample": 2, "size": {"height": 224, "width": 224}}"#;
+fn reads_the_filter_and_colour_key_flag() {
+    let default = Preprocessor::default();
+    assert_eq!(
+        (default.resample, default.do_convert_rgb),
+        (Resample::Bicubic, true)
+    );
+    let fixres =
+        r#"{"resample": 2, "do_convert_rgb": null, "size": {"height": 224, "width": 224}}"#;
     let config = Preprocessor::from_json(fixres).unwrap();
-    assert_eq!(config.resample, Resample::Bilinear);
+    assert_eq!(
+        (config.resample, config.do_convert_rgb),
+        (Resample::Bilinear, false)
+    );
     match Preprocessor::from_json(r#"{"resample": 5}"#) {
         Err(error) => assert_eq!(
             error.to_string(),
