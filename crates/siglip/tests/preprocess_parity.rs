@@ -1,13 +1,13 @@
-//! Decoding and preprocessing against transformers' PIL path (`load_image` + PIL bicubic
-//! resize + rescale/normalise): bit-identical, JPEG included (the `libjpeg` feature; the
-//! pure-Rust decoder's difference without it is measured and bounded).
+//! Decoding and preprocessing against transformers' PIL path (`load_image` + PIL bicubic or
+//! bilinear resize + rescale/normalise): bit-identical, JPEG included (the `libjpeg` feature;
+//! the pure-Rust decoder's difference without it is measured and bounded).
 
 use siglip_test_support as common;
 
 use candle_core::Device;
 use image::RgbImage;
 use siglip::image_decode::{decode_rgb, DecodeLimits};
-use siglip::preprocess::{resize_bicubic, Preprocessor};
+use siglip::preprocess::{resize, resize_bicubic, Preprocessor, Resample};
 
 fn decode_fixture(name: &str) -> RgbImage {
     let bytes = std::fs::read(common::fixture(&format!("images/{name}"))).unwrap();
@@ -39,9 +39,9 @@ fn difference(a: &[u8], b: &[u8]) -> (u8, f64) {
     (max, differing as f64 / a.len() as f64)
 }
 
-/// Every `reference/<dir>/` file name.
-fn reference_files(dir: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(common::fixture(&format!("reference/{dir}")))
+/// Every file name in `tests/fixtures/<dir>/`.
+fn fixture_files(dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(common::fixture(dir))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
@@ -52,7 +52,7 @@ fn reference_files(dir: &str) -> Vec<String> {
 #[test]
 fn decoding_matches_pil() {
     let mut jpeg_worst = (0u8, 0f64);
-    for file in reference_files("decoded") {
+    for file in fixture_files("reference/decoded") {
         let name = file.strip_suffix(".png").unwrap();
         let expected = read_png(common::fixture(&format!("reference/decoded/{file}")));
         let got = decode_fixture(name);
@@ -79,31 +79,50 @@ fn decoding_matches_pil() {
     );
 }
 
-#[test]
-fn resize_matches_pillow_bicubic() {
+/// Checks every `<dir>/<image>@<W>x<H>.png` against [`resize`] with `filter`; returns how many.
+fn check_resized(dir: &str, filter: Resample) -> usize {
     let mut checked = 0;
-    for file in reference_files("resized") {
+    for file in fixture_files(dir) {
         let (name, size) = file.strip_suffix(".png").unwrap().rsplit_once('@').unwrap();
         let (w, h) = size.split_once('x').unwrap();
         let (w, h): (u32, u32) = (w.parse().unwrap(), h.parse().unwrap());
-        let expected = read_png(common::fixture(&format!("reference/resized/{file}")));
+        let expected = read_png(common::fixture(&format!("{dir}/{file}")));
         let source = if inexact_jpeg(name) {
             // PIL's own JPEG decode, so the resize alone is compared.
             read_png(common::fixture(&format!("reference/decoded/{name}.png")))
         } else {
             decode_fixture(name)
         };
-        let got = resize_bicubic(&source, w, h);
+        let got = resize(&source, w, h, filter);
         let (max, share) = difference(got.as_raw(), expected.as_raw());
         assert_eq!(
             max,
             0,
-            "{file}: {:.3}% of values differ, by up to {max}",
+            "{file} ({filter:?}): {:.3}% of values differ, by up to {max}",
             share * 100.0
         );
         checked += 1;
     }
+    checked
+}
+
+#[test]
+fn resize_matches_pillow_bicubic() {
+    let checked = check_resized("reference/resized", Resample::Bicubic);
     assert!(checked >= 40, "only {checked} resize references");
+    // The bicubic shorthand is the same function.
+    let source = decode_fixture("rgb_7x513.png");
+    assert_eq!(
+        resize_bicubic(&source, 40, 9),
+        resize(&source, 40, 9, Resample::Bicubic)
+    );
+}
+
+#[test]
+fn resize_matches_pillow_bilinear() {
+    // SigLIP 2's filter: every image down, up, to extreme ratios and in both pass orders.
+    let checked = check_resized("siglip2/reference/bilinear_resized", Resample::Bilinear);
+    assert!(checked >= 150, "only {checked} bilinear references");
 }
 
 #[test]
