@@ -1,4 +1,5 @@
-//! Image preprocessing on one core: a ~1 MP photo decoded (JPEG, PNG) and resized to 384².
+//! Image preprocessing on one core: a ~1 MP photo decoded (JPEG, PNG), resized to 384² (bicubic
+//! for SigLIP, bilinear for SigLIP 2 FixRes) and cut into 256 NaFlex patches.
 //!
 //! `cargo bench -p siglip --bench preprocess`. Targets: decode + resize of a 1 MP JPEG in at
 //! most 10 ms; the Pillow-exact JPEG decoder no slower than the pure-Rust one (`decode jpeg`
@@ -9,7 +10,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use image::{ImageFormat, RgbImage};
 use siglip::image_decode::{decode_rgb, DecodeLimits};
-use siglip::preprocess::Preprocessor;
+use siglip::preprocess::{PatchPreprocessor, Preprocessor};
 
 /// SigLIP's preprocessor at 384 px (google/siglip-base-patch16-384).
 const PREPROCESSOR_384: &str = r#"{
@@ -25,6 +26,10 @@ const PHOTO: &str = concat!(
 
 fn preprocess(c: &mut Criterion) {
     let preprocessor = Preprocessor::from_json(PREPROCESSOR_384).unwrap();
+    let bilinear =
+        Preprocessor::from_json(&PREPROCESSOR_384.replace("\"resample\": 3", "\"resample\": 2"))
+            .unwrap();
+    let naflex = PatchPreprocessor::default();
     let limits = DecodeLimits::default();
     let jpeg = std::fs::read(PHOTO).unwrap();
     let decoded: RgbImage = decode_rgb(&jpeg, &limits).unwrap();
@@ -44,6 +49,12 @@ fn preprocess(c: &mut Criterion) {
     });
     group.bench_function("resize+normalise to 384", |b| {
         b.iter(|| preprocessor.pixel_values(&decoded))
+    });
+    group.bench_function("bilinear resize+normalise to 384", |b| {
+        b.iter(|| bilinear.pixel_values(&decoded))
+    });
+    group.bench_function("naflex 256 patches", |b| {
+        b.iter(|| naflex.patches(&decoded, 256).unwrap())
     });
     group.bench_function("jpeg to pixel values", |b| {
         b.iter(|| preprocessor.pixel_values(&decode_rgb(&jpeg, &limits).unwrap()))
