@@ -10,7 +10,8 @@
 //!    composited), gray is replicated, palettes are looked up, 16-bit samples keep their high
 //!    byte, 16-bit grayscale (Pillow's `I;16`) is clamped to 255;
 //! 4. a colour key (PNG `tRNS`, GIF transparent index) turns white, as the processor's
-//!    `convert_to_rgb` makes it (the `transparency` submodule);
+//!    `convert_to_rgb` makes it (the `transparency` submodule) when its `do_convert_rgb` is
+//!    on ([`ColourKey`]: SigLIP 1's processor has it on, SigLIP 2's leaves it off);
 //! 5. the EXIF orientation (or, as Pillow falls back to, the XMP `tiff:Orientation`) is applied.
 //!
 //! JPEG goes through libjpeg-turbo's own decoder at Pillow's settings (the `jpeg` submodule,
@@ -81,18 +82,41 @@ pub enum DecodeError {
     },
 }
 
+/// What happens to a colour key (PNG `tRNS`, GIF transparent index): the image processor's
+/// `do_convert_rgb`, whose `convert_to_rgb` paints it white.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColourKey {
+    /// Pixels of the key colour turn white (`do_convert_rgb` on: SigLIP 1's processor).
+    #[default]
+    Whiten,
+    /// Pixels keep their colour (`do_convert_rgb` off or unset: SigLIP 2's processors).
+    Keep,
+}
+
 /// Decodes `bytes` into the upright RGB image that `SiglipImageProcessorPil` goes on to resize
 /// (Pillow's `exif_transpose` + `convert("RGB")`, then the processor's colour-key whitening; see
 /// the module docs). Never panics: a panic inside a third-party decoder is reported as
 /// [`DecodeError::Corrupt`] (when the crate is built with `panic = "unwind"`).
 pub fn decode_rgb(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, DecodeError> {
+    decode_rgb_with(bytes, limits, ColourKey::Whiten)
+}
+
+/// [`decode_rgb`], with the colour key treated as `colour_key` says.
+pub fn decode_rgb_with(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    colour_key: ColourKey,
+) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
     let format = accepted_format(bytes)?;
     // The decoders are meant never to panic, but they parse hostile data: keep a backstop so a
     // bug in one of them becomes a rejected upload rather than a crashed worker.
-    catch_unwind(AssertUnwindSafe(|| decode_accepted(bytes, format, limits))).unwrap_or_else(|_| {
+    catch_unwind(AssertUnwindSafe(|| {
+        decode_accepted(bytes, format, limits, colour_key)
+    }))
+    .unwrap_or_else(|_| {
         Err(DecodeError::Corrupt {
             reason: "the decoder failed on malformed data".into(),
         })
@@ -167,6 +191,7 @@ fn decode_accepted(
     bytes: &[u8],
     format: ImageFormat,
     limits: &DecodeLimits,
+    colour_key: ColourKey,
 ) -> Result<RgbImage, DecodeError> {
     #[cfg(feature = "libjpeg")]
     if format == ImageFormat::Jpeg {
@@ -202,7 +227,7 @@ fn decode_accepted(
             key = frame.key;
         }
     }
-    if let Some(key) = key {
+    if let (Some(key), ColourKey::Whiten) = (key, colour_key) {
         transparency::whiten(&mut rgb, key);
     }
     let mut rgb = DynamicImage::ImageRgb8(rgb);

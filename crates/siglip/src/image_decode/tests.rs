@@ -37,11 +37,11 @@ fn truncated_and_corrupted_inputs_are_errors_not_panics() {
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     for (format, bytes) in samples() {
         // Straight into the decoders, without the `catch_unwind` backstop.
-        let rgb = decode_accepted(&bytes, format, &limits).unwrap();
+        let rgb = decode_accepted(&bytes, format, &limits, ColourKey::Whiten).unwrap();
         assert_eq!(rgb.dimensions(), (23, 17), "{format:?}");
         for len in 0..bytes.len() {
             // Cut in the trailer, some formats still decode; cut in the pixels, none do.
-            let result = decode_accepted(&bytes[..len], format, &limits);
+            let result = decode_accepted(&bytes[..len], format, &limits, ColourKey::Whiten);
             assert!(
                 result.is_err() || len > bytes.len() / 2,
                 "{format:?} cut at {len}"
@@ -57,13 +57,13 @@ fn truncated_and_corrupted_inputs_are_errors_not_panics() {
                 broken[at] = (seed >> 32) as u8;
             }
             let _ = decode_rgb(&broken, &limits);
-            let _ = decode_accepted(&broken, format, &limits);
+            let _ = decode_accepted(&broken, format, &limits, ColourKey::Whiten);
             // The format's magic bytes followed by noise.
             broken[8..].iter_mut().for_each(|b| {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 *b = (seed >> 56) as u8;
             });
-            let _ = decode_accepted(&broken, format, &limits);
+            let _ = decode_accepted(&broken, format, &limits, ColourKey::Whiten);
         }
     }
 }
