@@ -2,6 +2,7 @@
 //! the command line prints the message.
 
 use crate::image_decode::DecodeError;
+use crate::preprocess::PatchError;
 use crate::zero_shot::RequestError;
 
 /// What can go wrong in loading a checkpoint or classifying with it.
@@ -20,6 +21,9 @@ pub enum Error {
     /// Labels or template break the zero-shot rules.
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// An image cannot be cut into NaFlex patches.
+    #[error(transparent)]
+    Patches(#[from] PatchError),
     /// A tower failed while running.
     #[error("the model failed: {0}")]
     Model(#[from] candle_core::Error),

@@ -1,6 +1,7 @@
 //! Parity at full size: a randomly initialised model of google/siglip-base-patch16-384's shape
 //! (203 M parameters), made by `scripts/make_fixtures.py --full base` with its transformers
-//! reference (`reference.json`). Too large to commit, so ignored unless asked for:
+//! reference (`reference.json`), or of a SigLIP 2 NaFlex shape (`--full naflex-base`,
+//! `--full naflex-so400m`). Too large to commit, so ignored unless asked for:
 //!
 //! ```text
 //! SIGLIP_FULL_MODEL=target/bigmodels/siglip-base-384-random \
@@ -60,11 +61,10 @@ fn compare(dtype: Dtype, max_logit_err: f32, min_cosine: f32) {
     let texts = checkpoint.embed_prompts(&prompts).unwrap();
     let pixels = images
         .iter()
-        .map(|image| checkpoint.pixels(image))
+        .map(|image| checkpoint.pixels(image, None).unwrap())
         .collect();
-    let logits: Vec<Vec<f32>> = checkpoint
-        .embed_pixels(pixels)
-        .unwrap()
+    let embeddings = checkpoint.embed_pixels(pixels).unwrap();
+    let logits: Vec<Vec<f32>> = embeddings
         .iter()
         .map(|image| checkpoint.logits(image, &texts))
         .collect();
@@ -81,13 +81,7 @@ fn compare(dtype: Dtype, max_logit_err: f32, min_cosine: f32) {
             worst = worst.max((a - b).abs());
         }
     }
-    let image_embeds: Vec<Vec<f32>> = checkpoint
-        .model
-        .image_embeddings(&checkpoint.pixel_batch(&images).unwrap())
-        .unwrap()
-        .to_vec2()
-        .unwrap();
-    let min_cos = image_embeds
+    let min_cos = embeddings
         .iter()
         .zip(common::float_rows(&reference["image_embeds"]))
         .map(|(a, b)| common::cosine(a, &b))
