@@ -103,6 +103,9 @@ pub struct ClassifyRequest {
     pub hypothesis_template: Option<String>,
     /// Keep the k best labels per image.
     pub top_k: Option<usize>,
+    /// NaFlex models: most patches per image (the processor's keyword). Read as any JSON
+    /// value, so that a wrong one gets an error naming this field.
+    pub max_num_patches: Option<serde_json::Value>,
 }
 
 /// `POST /v1/embeddings` body (OpenAI-compatible).
@@ -118,6 +121,8 @@ pub struct EmbeddingsRequest {
     pub dimensions: Option<usize>,
     /// `image` makes plain strings image inputs.
     pub modality: Option<String>,
+    /// NaFlex models: most patches per image input (see [`ClassifyRequest`]).
+    pub max_num_patches: Option<serde_json::Value>,
 }
 
 /// `POST /v1/embeddings` response.
@@ -174,6 +179,10 @@ pub struct ModelCard {
     pub created: u64,
     /// Always `"siglip-server"`.
     pub owned_by: &'static str,
+    /// What the checkpoint is (family, architecture, input and embedding sizes, tokenizer);
+    /// absent while it is still loading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub siglip: Option<siglip::checkpoint::Summary>,
 }
 
 /// `GET /v1/models` response.

@@ -16,7 +16,7 @@ use anyhow::Context;
 use futures::StreamExt;
 use serde::Serialize;
 use siglip::checkpoint::Embedding;
-use siglip::image_decode::{decode_rgb, DecodeLimits};
+use siglip::image_decode::{decode_rgb_with, DecodeLimits};
 use siglip::zero_shot;
 use siglip::Checkpoint;
 
@@ -120,6 +120,8 @@ pub async fn run(checkpoint: Checkpoint, mut job: BulkRun<'_>) -> anyhow::Result
         served_model_name: "classify".into(),
         dtype: siglip::Dtype::F32,
         batching: config.batching.clone(),
+        text_lowercase: config.text_lowercase,
+        max_num_patches: None,
     };
     let engine = Arc::new(Engine::start(
         checkpoint,
@@ -200,8 +202,8 @@ async fn score(
     let pixels = tokio::task::spawn_blocking(move || {
         let bytes =
             std::fs::read(&owned).with_context(|| format!("reading {}", owned.display()))?;
-        let image = decode_rgb(&bytes, &DecodeLimits::default())?;
-        anyhow::Ok(checkpoint.pixels(&image))
+        let image = decode_rgb_with(&bytes, &DecodeLimits::default(), checkpoint.colour_key())?;
+        anyhow::Ok(checkpoint.pixels(&image, None)?)
     })
     .await??;
     let image = engine.embed_images(vec![pixels]).await?;

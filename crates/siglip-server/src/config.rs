@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 
+use siglip::tokenizer::TextLowercase;
 use siglip_kernels::Dtype;
 
 use crate::connections::ConnectionsConfig;
@@ -43,6 +44,12 @@ pub struct ServeConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Default `hypothesis_template` of /v1/classify.
     pub hypothesis_template: String,
+    /// Whether prompts are lowercased before tokenizing: `auto` follows the checkpoint's
+    /// `do_lower_case` (what it was trained on), `true` or `false` force it.
+    pub text_lowercase: TextLowercase,
+    /// NaFlex models: patches per image when a request gives none; the checkpoint's
+    /// `max_num_patches` when unset.
+    pub max_num_patches: Option<usize>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// The dynamic batching queues.
@@ -75,6 +82,12 @@ pub struct ModelConfig {
     /// Its batching queues; defaults to the top-level `[batching]`.
     #[serde(default)]
     pub batching: Option<BatchingConfig>,
+    /// Prompt lowercasing; defaults to the top-level `text_lowercase`.
+    #[serde(default)]
+    pub text_lowercase: Option<TextLowercase>,
+    /// NaFlex patches per image; defaults to the top-level `max_num_patches`.
+    #[serde(default)]
+    pub max_num_patches: Option<usize>,
 }
 
 /// A served model with every setting resolved.
@@ -90,6 +103,10 @@ pub struct ServedModelConfig {
     pub dtype: Dtype,
     /// Its batching queues.
     pub batching: BatchingConfig,
+    /// Prompt lowercasing.
+    pub text_lowercase: TextLowercase,
+    /// NaFlex patches per image by default (`None`: the checkpoint's).
+    pub max_num_patches: Option<usize>,
 }
 
 /// Log line format.
@@ -143,6 +160,9 @@ pub struct LimitsConfig {
     pub max_header_bytes: usize,
     /// Header fields; more: 431.
     pub max_headers: usize,
+    /// Largest `max_num_patches` a request (or the configuration) may ask of a NaFlex model:
+    /// an image's attention grows with its square.
+    pub max_num_patches: usize,
 }
 
 /// The label cache.
@@ -188,6 +208,8 @@ impl Default for ServeConfig {
             api_keys_file: None,
             trusted_proxies: Vec::new(),
             hypothesis_template: siglip::zero_shot::DEFAULT_TEMPLATE.into(),
+            text_lowercase: TextLowercase::Auto,
+            max_num_patches: None,
             log_format: LogFormat::Text,
             batching: BatchingConfig::default(),
             limits: LimitsConfig::default(),
@@ -223,6 +245,7 @@ impl Default for LimitsConfig {
             max_inflight_body_bytes: 256 << 20,
             max_header_bytes: 16_384,
             max_headers: 64,
+            max_num_patches: 4_096,
         }
     }
 }
@@ -287,6 +310,12 @@ pub struct ServeArgs {
     /// What the matrix products multiply in.
     #[arg(long, env = "SIGLIP_DTYPE")]
     pub dtype: Option<Dtype>,
+    /// Lowercase prompts: `auto` (the checkpoint's `do_lower_case`), `true` or `false`.
+    #[arg(long, env = "SIGLIP_TEXT_LOWERCASE")]
+    pub text_lowercase: Option<TextLowercase>,
+    /// NaFlex models: patches per image when a request gives none.
+    #[arg(long, env = "SIGLIP_MAX_NUM_PATCHES")]
+    pub max_num_patches: Option<usize>,
     /// API key clients must send as `Authorization: Bearer KEY` (repeatable; comma-separated in the environment).
     #[arg(
         long = "api-key",
@@ -353,6 +382,14 @@ impl ServeConfig {
                 "two models are served as {:?}: give each its own --served-model-name",
                 model.served_model_name
             );
+            if let Some(n) = model.max_num_patches {
+                let limit = config.limits.max_num_patches;
+                anyhow::ensure!(
+                    (1..=limit).contains(&n),
+                    "{}: max_num_patches {n} is not from 1 to limits.max_num_patches ({limit})",
+                    model.served_model_name
+                );
+            }
             anyhow::ensure!(
                 model.batching.max_batch_size >= 1 && model.batching.queue_capacity >= 1,
                 "{}: batching.max_batch_size and batching.queue_capacity must be at least 1",
@@ -403,6 +440,8 @@ impl ServeConfig {
                     served_model_name: args.served_model_name.get(i + 1).cloned(),
                     dtype: None,
                     batching: None,
+                    text_lowercase: None,
+                    max_num_patches: None,
                 })
                 .collect();
         } else if let Some(name) = args.served_model_name.first() {
@@ -415,6 +454,10 @@ impl ServeConfig {
         set(&mut self.port, &args.port);
         set(&mut self.device, &args.device);
         set(&mut self.dtype, &args.dtype);
+        set(&mut self.text_lowercase, &args.text_lowercase);
+        if args.max_num_patches.is_some() {
+            self.max_num_patches = args.max_num_patches;
+        }
         set(&mut self.log_format, &args.log_format);
         if !args.api_keys.is_empty() {
             self.api_keys.clone_from(&args.api_keys);
@@ -487,6 +530,8 @@ impl ServeConfig {
             served_model_name: self.served_model_name.clone(),
             dtype: None,
             batching: None,
+            text_lowercase: None,
+            max_num_patches: None,
         });
         first
             .iter()
@@ -500,6 +545,8 @@ impl ServeConfig {
                 revision: m.revision.clone(),
                 dtype: m.dtype.unwrap_or(self.dtype),
                 batching: m.batching.clone().unwrap_or_else(|| self.batching.clone()),
+                text_lowercase: m.text_lowercase.unwrap_or(self.text_lowercase),
+                max_num_patches: m.max_num_patches.or(self.max_num_patches),
             })
             .collect()
     }

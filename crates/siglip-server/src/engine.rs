@@ -15,8 +15,7 @@ use crate::batcher::{BatchError, BatchObserver, BatchStats, Batcher, BatcherConf
 use crate::label_cache::LabelCache;
 use crate::metrics::{Metrics, ModelLabels, TowerLabels};
 
-/// Pixel values of one image, CHW.
-pub type Pixels = Vec<f32>;
+pub use siglip::checkpoint::Pixels;
 
 /// How the engine batches, admits and caches; the server derives it from its configuration.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use siglip::image_decode::DecodeError;
+use siglip::preprocess::PatchError;
 use siglip::zero_shot::RequestError;
 
 use crate::engine::EngineError;
@@ -257,6 +258,14 @@ impl From<DecodeError> for ApiError {
             }
             other => Self::bad_request("invalid_image", other.to_string()),
         }
+    }
+}
+
+/// A 400 `invalid_image`: the image cannot be cut into a NaFlex model's patches; the caller
+/// names the field with [`ApiError::with_param`].
+impl From<PatchError> for ApiError {
+    fn from(error: PatchError) -> Self {
+        Self::bad_request("invalid_image", error.to_string())
     }
 }
 

@@ -8,7 +8,7 @@ use image::RgbImage;
 use crate::error::ApiError;
 use crate::json_input::Item;
 use crate::url_fetch::UrlFetcher;
-use siglip::image_decode::{decode_rgb, decoding_cost, DecodeLimits};
+use siglip::image_decode::{decode_rgb_with, decoding_cost, ColourKey, DecodeLimits};
 
 /// Where an image's bytes are. Base64 stays encoded until [`bytes_and_cost`] runs on the
 /// blocking pool, so that megabytes of decoding never occupy an async worker.
@@ -116,8 +116,14 @@ pub fn bytes_and_cost(
 }
 
 /// Decodes one image's bytes. Blocking: call it on the blocking pool.
-pub fn decode(bytes: &[u8], limits: &DecodeLimits, param: &str) -> Result<RgbImage, ApiError> {
-    decode_rgb(bytes, limits).map_err(|error| ApiError::from(error).with_param(param))
+pub fn decode(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    colour_key: ColourKey,
+    param: &str,
+) -> Result<RgbImage, ApiError> {
+    decode_rgb_with(bytes, limits, colour_key)
+        .map_err(|error| ApiError::from(error).with_param(param))
 }
 
 #[cfg(test)]

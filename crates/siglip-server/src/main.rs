@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use siglip::checkpoint::{parse_device, Checkpoint};
-use siglip::image_decode::{decode_rgb, DecodeLimits};
+use siglip::checkpoint::{parse_device, Checkpoint, LoadOptions};
+use siglip::image_decode::{decode_rgb_with, DecodeLimits};
+use siglip::tokenizer::TextLowercase;
 use siglip::zero_shot::DEFAULT_TEMPLATE;
 use siglip::Dtype;
 use siglip_server::api::ClassifyResponse;
@@ -45,6 +46,26 @@ struct ModelArgs {
     /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
     #[arg(long, env = "SIGLIP_DTYPE", default_value = "f32")]
     dtype: Dtype,
+    /// Lowercase prompts: `auto` (the checkpoint's `do_lower_case`), `true` or `false`.
+    #[arg(long, env = "SIGLIP_TEXT_LOWERCASE", default_value = "auto")]
+    text_lowercase: TextLowercase,
+    /// NaFlex models: patches per image (default: the checkpoint's `max_num_patches`).
+    #[arg(long, env = "SIGLIP_MAX_NUM_PATCHES", value_parser = clap::value_parser!(u32).range(1..))]
+    max_num_patches: Option<u32>,
+}
+
+impl ModelArgs {
+    /// The checkpoint these arguments name, loaded.
+    fn load(&self) -> anyhow::Result<Checkpoint> {
+        let device = parse_device(&self.device)?;
+        let files = siglip::files::resolve(&self.model, self.revision.as_deref())?;
+        let options = LoadOptions {
+            dtype: self.dtype,
+            text_lowercase: self.text_lowercase,
+            max_num_patches: self.max_num_patches.map(|n| n as usize),
+        };
+        Ok(Checkpoint::from_files_with(&files, &device, options)?)
+    }
 }
 
 #[derive(Args)]
@@ -122,13 +143,7 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
     if args.output.is_some() || bulk::is_bulk(&args.images) {
         return run_bulk(args);
     }
-    let device = parse_device(&args.model.device)?;
-    let checkpoint = Checkpoint::load(
-        &args.model.model,
-        args.model.revision.as_deref(),
-        &device,
-        args.model.dtype,
-    )?;
+    let checkpoint = args.model.load()?;
     siglip_kernels::memory::keep_freed_memory();
     let images = args
         .images
@@ -136,7 +151,7 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
         .map(|path| {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            decode_rgb(&bytes, &DecodeLimits::default())
+            decode_rgb_with(&bytes, &DecodeLimits::default(), checkpoint.colour_key())
                 .with_context(|| format!("decoding {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -156,13 +171,7 @@ fn run_classify(mut args: ClassifyArgs) -> anyhow::Result<()> {
 /// 130 after Ctrl-C with the lines written so far complete.
 fn run_bulk(args: ClassifyArgs) -> anyhow::Result<()> {
     let images = bulk::expand_inputs(&args.images)?;
-    let device = parse_device(&args.model.device)?;
-    let checkpoint = Checkpoint::load(
-        &args.model.model,
-        args.model.revision.as_deref(),
-        &device,
-        args.model.dtype,
-    )?;
+    let checkpoint = args.model.load()?;
     siglip_kernels::memory::keep_freed_memory();
     let output: Box<dyn std::io::Write + Send> = match &args.output {
         Some(path) => Box::new(

@@ -90,6 +90,33 @@ pub async fn read_json<T: DeserializeOwned>(
     parse_json(state, &body_bytes(state, request).await?)
 }
 
+/// A request's `max_num_patches` checked against the model and the limit: `None` when not
+/// given. Only NaFlex models take it; it must be an integer from 1 to
+/// `limits.max_num_patches`.
+pub fn max_num_patches(
+    state: &AppState,
+    (name, engine): (&str, &Engine),
+    value: Option<&serde_json::Value>,
+) -> Result<Option<usize>, ApiError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let limit = state.config.limits.max_num_patches;
+    let invalid =
+        |message: String| ApiError::invalid("max_num_patches", "invalid_max_num_patches", message);
+    if engine.checkpoint.default_max_num_patches().is_none() {
+        return Err(invalid(format!(
+            "max_num_patches applies to NaFlex models only; {name} takes images of one fixed size"
+        )));
+    }
+    match value.as_u64() {
+        Some(n) if n >= 1 && n <= limit as u64 => Ok(Some(n as usize)),
+        _ => Err(invalid(format!(
+            "max_num_patches must be an integer from 1 to {limit}, not {value}"
+        ))),
+    }
+}
+
 /// Fetches, decodes and preprocesses images on the blocking pool, one task per image.
 ///
 /// Each image's bytes come first: a URL is downloaded under a fetch slot, which waits on the
@@ -97,10 +124,13 @@ pub async fn read_json<T: DeserializeOwned>(
 /// per core) and as much of the decode budget as its header says it will hold
 /// (`limits.max_decode_bytes`), so decoded images alive at once are bounded in count and in
 /// bytes. Both are taken here, so a request whose client left starts no more decodes.
+///
+/// `max_num_patches` overrides a NaFlex model's patch budget (see [`max_num_patches`]).
 pub async fn preprocess(
     state: &Arc<AppState>,
     engine: &Engine,
     sources: Vec<(ImageSource, String)>,
+    max_num_patches: Option<usize>,
 ) -> Result<Vec<Pixels>, ApiError> {
     let tasks = sources.into_iter().map(|(source, param)| {
         let state = state.clone();
@@ -131,8 +161,11 @@ pub async fn preprocess(
             let slot = acquire(&state.decode_slots, 1).await?;
             blocking(move || {
                 let _held = (slot, budget);
-                let image = decode(&bytes, &state.decode_limits(), &param)?;
-                Ok(checkpoint.pixels(&image))
+                let colour_key = checkpoint.colour_key();
+                let image = decode(&bytes, &state.decode_limits(), colour_key, &param)?;
+                checkpoint
+                    .pixels(&image, max_num_patches)
+                    .map_err(|e| ApiError::from(e).with_param(&param))
             })
             .await
         }

@@ -18,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
+use siglip::checkpoint::LoadOptions;
 use siglip::Checkpoint;
 
 use crate::config::ServeConfig;
@@ -134,15 +135,21 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         tokio::spawn(async move {
             for ((model, files), served) in models.into_iter().zip(files).zip(&state.models) {
                 let name = model.served_model_name.clone();
-                let (device, dtype) = (device.clone(), model.dtype);
+                let device = device.clone();
+                let options = LoadOptions {
+                    dtype: model.dtype,
+                    text_lowercase: model.text_lowercase,
+                    max_num_patches: model.max_num_patches,
+                };
                 let checkpoint = tokio::task::spawn_blocking(move || {
                     let (start, before) = (Instant::now(), resident_bytes());
-                    let checkpoint = Checkpoint::from_files(&files, &device, dtype)?;
+                    let checkpoint = Checkpoint::from_files_with(&files, &device, options)?;
                     warm_up(&checkpoint)?;
                     siglip_kernels::memory::keep_freed_memory();
                     let held = resident_bytes().saturating_sub(before);
                     tracing::info!(
                         model = %name,
+                        kind = %checkpoint.summary(),
                         seconds = format!("{:.1}", start.elapsed().as_secs_f64()),
                         memory_mib = held >> 20,
                         "loaded and warmed up"
@@ -202,6 +209,7 @@ fn resident_bytes() -> u64 {
 
 /// One image and one prompt through both towers before `/ready` says yes.
 fn warm_up(checkpoint: &Checkpoint) -> siglip::Result<()> {
+    // The fixed size of a fixed-resolution tower; for NaFlex, an image as large.
     let (h, w) = checkpoint.model.image_size();
     let image = image::RgbImage::new(w as u32, h as u32);
     checkpoint.classify(&[image], &["warm-up".to_string()], "{}", None)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::Json;
 
-use super::{body_bytes, media_type, parse_json, preprocess};
+use super::{body_bytes, max_num_patches, media_type, parse_json, preprocess};
 use siglip::zero_shot;
 
 use crate::api::{ClassifyRequest, ClassifyResponse};
@@ -26,6 +26,8 @@ pub struct ClassifyInput {
     pub hypothesis_template: Option<String>,
     /// Keep the k best labels per image.
     pub top_k: Option<usize>,
+    /// NaFlex models: most patches per image, as sent (checked against the model).
+    pub max_num_patches: Option<serde_json::Value>,
 }
 
 /// The handler: read the body (before any refusal: answering earlier would break the client's
@@ -47,11 +49,12 @@ pub async fn run(
     state.served_model(input.model.as_deref())?;
     let (labels, prompts) = validate(state, &input)?;
     let (name, engine) = state.model(input.model.as_deref())?;
+    let max_num_patches = max_num_patches(state, (name, engine), input.max_num_patches.as_ref())?;
     let _admitted = engine.admit(input.images.len(), &prompts)?;
     // The text tower runs while the images are decoded and preprocessed.
-    let (pixels, texts) = tokio::try_join!(preprocess(state, engine, input.images), async {
-        Ok(engine.embed_prompts(&prompts).await?)
-    })?;
+    let images = preprocess(state, engine, input.images, max_num_patches);
+    let (pixels, texts) =
+        tokio::try_join!(images, async { Ok(engine.embed_prompts(&prompts).await?) })?;
     let images = engine.embed_images(pixels).await?;
     let ranked = images
         .iter()
@@ -119,6 +122,7 @@ fn from_json(state: &AppState, body: ClassifyRequest) -> Result<ClassifyInput, A
         labels: body.labels.map(|l| l.items),
         hypothesis_template: body.hypothesis_template,
         top_k: body.top_k,
+        max_num_patches: body.max_num_patches,
     })
 }
 
@@ -162,6 +166,15 @@ async fn from_multipart(state: &AppState, request: Request) -> Result<ClassifyIn
                     ApiError::invalid("top_k", "invalid_top_k", "top_k must be a positive integer")
                 })?;
                 input.top_k = Some(k);
+            }
+            "max_num_patches" => {
+                let text = field.text().await.map_err(field_error)?;
+                // A number stays a number; anything else is refused by name later.
+                let value = text.trim().parse::<u64>().map_or_else(
+                    |_| serde_json::Value::String(text.clone()),
+                    serde_json::Value::from,
+                );
+                input.max_num_patches = Some(value);
             }
             _ => {}
         }

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::Json;
 use base64::Engine as _;
 
-use super::{preprocess, read_json};
+use super::{max_num_patches, preprocess, read_json};
 use crate::api::{
     EmbeddingData, EmbeddingValue, EmbeddingsRequest, EmbeddingsResponse, EmbeddingsUsage,
 };
@@ -54,6 +54,7 @@ pub async fn embeddings(
             ));
         }
     }
+    let max_num_patches = max_num_patches(&state, (name, engine), body.max_num_patches.as_ref())?;
     let inputs = read_inputs(&state, &body)?;
     let mut texts = Vec::new();
     let mut images = Vec::new();
@@ -64,7 +65,7 @@ pub async fn embeddings(
         }
     }
     let _admitted = engine.admit(images.len(), &texts)?;
-    let pixels = preprocess(&state, engine, images).await?;
+    let pixels = preprocess(&state, engine, images, max_num_patches).await?;
     let (image_embeds, text_embeds) =
         tokio::try_join!(engine.embed_images(pixels), engine.embed_prompts(&texts))?;
     let (mut image_embeds, mut text_embeds) = (image_embeds.into_iter(), text_embeds.into_iter());

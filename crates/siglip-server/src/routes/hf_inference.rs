@@ -36,6 +36,8 @@ pub struct InferenceParameters {
     pub candidate_labels: Option<List<String>>,
     /// The prompt template; `{}` becomes the label.
     pub hypothesis_template: Option<String>,
+    /// NaFlex models: most patches for the image.
+    pub max_num_patches: Option<serde_json::Value>,
 }
 
 /// One label's score.
@@ -84,6 +86,7 @@ async fn classify(state: &Arc<AppState>, request: Request) -> Result<Vec<LabelSc
         labels: Some(labels.items),
         hypothesis_template: body.parameters.hypothesis_template,
         top_k: None,
+        max_num_patches: body.parameters.max_num_patches,
     };
     let response = run(state, input).await?;
     let first = response

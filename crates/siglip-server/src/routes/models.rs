@@ -7,14 +7,15 @@ use axum::Json;
 
 use crate::api::{ModelCard, ModelList};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, ServedModel};
 
-fn card(id: &str) -> ModelCard {
+fn card(model: &ServedModel) -> ModelCard {
     ModelCard {
-        id: id.to_string(),
+        id: model.name.clone(),
         object: "model",
         created: 0,
         owned_by: "siglip-server",
+        siglip: model.engine.get().map(|e| e.checkpoint.summary()),
     }
 }
 
@@ -22,7 +23,7 @@ fn card(id: &str) -> ModelCard {
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
-        data: state.models.iter().map(|m| card(&m.name)).collect(),
+        data: state.models.iter().map(card).collect(),
     })
 }
 
@@ -31,5 +32,5 @@ pub async fn one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Result<Json<ModelCard>, ApiError> {
-    Ok(Json(card(&state.served_model(Some(&id))?.name)))
+    Ok(Json(card(state.served_model(Some(&id))?)))
 }
