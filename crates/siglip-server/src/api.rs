@@ -3,7 +3,7 @@
 use serde::Serialize;
 use siglip::zero_shot;
 
-use crate::json_input::{Item, List, OneOrMany};
+use crate::json_input::{Item, List, OneOrMany, WholeNumber};
 
 /// `POST /v1/classify` response.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -103,9 +103,9 @@ pub struct ClassifyRequest {
     pub hypothesis_template: Option<String>,
     /// Keep the k best labels per image.
     pub top_k: Option<usize>,
-    /// NaFlex models: most patches per image (the processor's keyword). Read as any JSON
-    /// value, so that a wrong one gets an error naming this field.
-    pub max_num_patches: Option<serde_json::Value>,
+    /// NaFlex models: most patches per image (the processor's keyword). Anything but a whole
+    /// number is kept as a description, so that the error names this field.
+    pub max_num_patches: Option<WholeNumber>,
 }
 
 /// `POST /v1/embeddings` body (OpenAI-compatible).
@@ -122,7 +122,7 @@ pub struct EmbeddingsRequest {
     /// `image` makes plain strings image inputs.
     pub modality: Option<String>,
     /// NaFlex models: most patches per image input (see [`ClassifyRequest`]).
-    pub max_num_patches: Option<serde_json::Value>,
+    pub max_num_patches: Option<WholeNumber>,
 }
 
 /// `POST /v1/embeddings` response.

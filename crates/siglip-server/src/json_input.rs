@@ -237,9 +237,95 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// A field that must be a whole number (e.g. `max_num_patches`): the number, or what was sent
+/// instead, in a few words for the error message. Arrays and objects are skipped unbuilt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WholeNumber {
+    /// A non-negative integer.
+    Value(u64),
+    /// Anything else, described.
+    Other(String),
+}
+
+impl WholeNumber {
+    /// A multipart field's text: a whole number, or the text, shortened.
+    pub fn from_text(text: &str) -> Self {
+        match text.trim().parse() {
+            Ok(n) => Self::Value(n),
+            Err(_) => Self::Other(described_text(text)),
+        }
+    }
+}
+
+/// `text` as an error message quotes it: at most 20 characters.
+fn described_text(text: &str) -> String {
+    let short: String = text.chars().take(20).collect();
+    let ellipsis = if short.len() < text.len() { "…" } else { "" };
+    format!("the string {short:?}{ellipsis}")
+}
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct WholeNumberVisitor;
+        impl<'de> Visitor<'de> for WholeNumberVisitor {
+            type Value = WholeNumber;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a whole number")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber::Value(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<WholeNumber, E> {
+                Ok(u64::try_from(n)
+                    .map_or_else(|_| WholeNumber::Other(n.to_string()), WholeNumber::Value))
+            }
+            fn visit_f64<E: de::Error>(self, x: f64) -> Result<WholeNumber, E> {
+                Ok(WholeNumber::Other(x.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<WholeNumber, E> {
+                Ok(WholeNumber::Other(b.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<WholeNumber, E> {
+                Ok(WholeNumber::Other(described_text(text)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<WholeNumber, E> {
+                Ok(WholeNumber::Other("null".into()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WholeNumber, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(WholeNumber::Other("an array".into()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WholeNumber, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(WholeNumber::Other("an object".into()))
+            }
+        }
+        deserializer.deserialize_any(WholeNumberVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_and_what_else_was_sent() {
+        let parse = |json: &str| serde_json::from_str::<WholeNumber>(json).unwrap();
+        assert_eq!(parse("16"), WholeNumber::Value(16));
+        assert_eq!(parse("-1"), WholeNumber::Other("-1".into()));
+        assert_eq!(parse("1.5"), WholeNumber::Other("1.5".into()));
+        assert_eq!(parse("[16, [1, 2]]"), WholeNumber::Other("an array".into()));
+        assert_eq!(
+            parse(r#"{"a": [1]}"#),
+            WholeNumber::Other("an object".into())
+        );
+        let long = format!("\"{}\"", "x".repeat(1000));
+        let WholeNumber::Other(text) = parse(&long) else {
+            panic!("a string is not a number")
+        };
+        assert!(text.len() < 60, "{text}");
+        assert_eq!(WholeNumber::from_text(" 9 "), WholeNumber::Value(9));
+    }
 
     #[test]
     fn lists_keep_the_limit_and_count_the_rest() {

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::engine::{Engine, Pixels};
 use crate::error::ApiError;
 use crate::image_input::{bytes_and_cost, decode, ImageSource};
-use crate::json_input::with_list_limit;
+use crate::json_input::{with_list_limit, WholeNumber};
 use crate::state::AppState;
 
 /// The request's media type, lower-cased, without parameters.
@@ -96,7 +96,7 @@ pub async fn read_json<T: DeserializeOwned>(
 pub fn max_num_patches(
     state: &AppState,
     (name, engine): (&str, &Engine),
-    value: Option<&serde_json::Value>,
+    value: Option<&WholeNumber>,
 ) -> Result<Option<usize>, ApiError> {
     let Some(value) = value else {
         return Ok(None);
@@ -109,12 +109,14 @@ pub fn max_num_patches(
             "max_num_patches applies to NaFlex models only; {name} takes images of one fixed size"
         )));
     }
-    match value.as_u64() {
-        Some(n) if n >= 1 && n <= limit as u64 => Ok(Some(n as usize)),
-        _ => Err(invalid(format!(
-            "max_num_patches must be an integer from 1 to {limit}, not {value}"
-        ))),
-    }
+    let sent = match value {
+        WholeNumber::Value(n) if (1..=limit as u64).contains(n) => return Ok(Some(*n as usize)),
+        WholeNumber::Value(n) => n.to_string(),
+        WholeNumber::Other(what) => what.clone(),
+    };
+    Err(invalid(format!(
+        "max_num_patches must be an integer from 1 to {limit}, not {sent}"
+    )))
 }
 
 /// Fetches, decodes and preprocesses images on the blocking pool, one task per image.

@@ -11,6 +11,7 @@ use siglip::zero_shot;
 use crate::api::{ClassifyRequest, ClassifyResponse};
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
+use crate::json_input::WholeNumber;
 use crate::state::AppState;
 
 /// A classify request after reading, whatever its content type or route.
@@ -27,7 +28,7 @@ pub struct ClassifyInput {
     /// Keep the k best labels per image.
     pub top_k: Option<usize>,
     /// NaFlex models: most patches per image, as sent (checked against the model).
-    pub max_num_patches: Option<serde_json::Value>,
+    pub max_num_patches: Option<WholeNumber>,
 }
 
 /// The handler: read the body (before any refusal: answering earlier would break the client's
@@ -169,12 +170,7 @@ async fn from_multipart(state: &AppState, request: Request) -> Result<ClassifyIn
             }
             "max_num_patches" => {
                 let text = field.text().await.map_err(field_error)?;
-                // A number stays a number; anything else is refused by name later.
-                let value = text.trim().parse::<u64>().map_or_else(
-                    |_| serde_json::Value::String(text.clone()),
-                    serde_json::Value::from,
-                );
-                input.max_num_patches = Some(value);
+                input.max_num_patches = Some(WholeNumber::from_text(&text));
             }
             _ => {}
         }

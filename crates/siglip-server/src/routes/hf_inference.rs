@@ -16,7 +16,7 @@ use super::classify::{run, ClassifyInput};
 use super::read_json;
 use crate::error::ApiError;
 use crate::image_input::parse_image;
-use crate::json_input::{Item, List};
+use crate::json_input::{Item, List, WholeNumber};
 use crate::state::AppState;
 
 /// The request body.
@@ -37,7 +37,7 @@ pub struct InferenceParameters {
     /// The prompt template; `{}` becomes the label.
     pub hypothesis_template: Option<String>,
     /// NaFlex models: most patches for the image.
-    pub max_num_patches: Option<serde_json::Value>,
+    pub max_num_patches: Option<WholeNumber>,
 }
 
 /// One label's score.
