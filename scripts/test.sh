@@ -7,7 +7,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 # The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.
-cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_parity
+cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_parity \
+    --test naflex_preprocess_parity
 # Two replicas behind the shipped nginx config, one SIGKILLed under load: no client sees it.
 PROFILE=debug bash scripts/kill-test.sh
 # The container build context still builds (the Dockerfile is not built in CI: no daemon here).
