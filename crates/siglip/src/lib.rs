@@ -7,9 +7,11 @@
 //!   [`config`]: its `config.json`; [`checkpoint`]: the model with its tokenizer and image
 //!   preprocessor, loaded together;
 //! - [`image_decode`]: bytes to RGB with PIL's semantics and a pixel limit; [`preprocess`]:
-//!   Pillow-exact resize and normalise;
-//! - [`tokenizer`]: prompt to 64 ids, exactly as transformers' `SiglipTokenizer`;
-//! - [`model`]: both towers in candle, with the hot spots in the `siglip-kernels` crate;
+//!   Pillow-exact resize (bicubic, bilinear) and normalise, or SigLIP 2 NaFlex patches;
+//! - [`tokenizer`]: prompt to 64 ids, exactly as transformers: our SentencePiece for SigLIP 1's
+//!   Unigram (`SiglipTokenizer`), the `tokenizers` crate for SigLIP 2's Gemma BPE;
+//! - [`model`]: both towers in candle (fixed-resolution and NaFlex image towers), with the hot
+//!   spots in the `siglip-kernels` crate;
 //! - [`zero_shot`]: prompts from labels, and logits to ranked sigmoid scores;
 //! - [`error`]: what can go wrong, one enum.
 #![forbid(unsafe_code)]
