@@ -178,7 +178,7 @@ impl GemmaTokenizer {
                 .find(|&i| text.is_char_boundary(i))
                 .unwrap_or(0);
             if let Some(cut) = self.cuts.last_cut(text, searched, end_boundary) {
-                let encoding = self.encode_whole(&text[..cut]);
+                let encoding = self.whole_encoding(&text[..cut]);
                 if !encoding.get_overflowing().is_empty() {
                     return encoding.get_ids().to_vec();
                 }
@@ -186,11 +186,19 @@ impl GemmaTokenizer {
             searched = end_boundary;
             end = end.saturating_mul(4);
         }
-        self.encode_whole(text).get_ids().to_vec()
+        self.encode_whole(text)
+    }
+
+    /// What [`GemmaTokenizer::encode`] gives, computed without stopping early: the whole of
+    /// `text` tokenized at once, then truncated and padded. For tests and fuzzing, which check
+    /// that the early stop changes nothing; `encode` is the one to call.
+    #[doc(hidden)]
+    pub fn encode_whole(&self, text: &str) -> Vec<u32> {
+        self.whole_encoding(text).get_ids().to_vec()
     }
 
     /// The whole of `text`, truncated and padded.
-    fn encode_whole(&self, text: &str) -> Encoding {
+    fn whole_encoding(&self, text: &str) -> Encoding {
         // Nothing in this set-up can fail: no pair, no stride, the truncation fits the
         // post-processor's tokens (checked in `new`), and the normalizers cannot fail.
         self.tokenizer
