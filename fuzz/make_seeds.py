@@ -6,7 +6,7 @@ in from longer runs (files named by their SHA-1); rerunning this rewrites only t
 Seeds: every image fixture (tests/fixtures/images, tests/fixtures/jpeg), hostile headers (each
 format claiming 100000x100000 or its format's maximum, decompression bombs under and over the
 fuzz limit of 4,000,000 pixels, truncated files), the request bodies of
-crates/siglip-server/tests, and a sample of the tokenizer reference texts.
+crates/siglip-server/tests, and a sample of both tokenizers' reference texts.
 """
 
 import base64
@@ -319,9 +319,37 @@ def tokenizer_seeds():
         write("tokenizer", name, text)
 
 
+def gemma_tokenizer_seeds():
+    cases = json.loads((FIXTURES / "siglip2" / "reference" / "gemma_tokens.json").read_text())["cases"]
+    rng = random.Random(17)
+    # The longest, the most non-ASCII, the truncated, and a random sample of the rest.
+    by_length = sorted(cases, key=lambda c: len(c["text"].encode()), reverse=True)[:10]
+    by_unicode = sorted(cases, key=lambda c: sum(ord(ch) > 127 for ch in c["text"]), reverse=True)[:20]
+    truncated = [c for c in cases if len(c["ids"]) == 64][:10]
+    sample = rng.sample(cases, 60)
+    picked = {c["text"]: None for c in by_length + by_unicode + truncated + sample}
+    for i, text in enumerate(picked):
+        write("gemma_tokenizer", f"reference_{i:03}", text)
+    extra = {
+        "added_tokens": "<start_of_turn>user\nA cat<end_of_turn>\n<START_OF_TURN><eos><EOS><b>x</b>",
+        "added_tokens_long": "<start_of_turn>" * 80 + "<EOS> " * 80,
+        "final_sigma": "ΟΔΟΣ ΣΟΦΙΑΣ Σ ΑΣ. ΣΣΣ ΌΣΟΣ " * 10,
+        "long_spaced": "A photo of a Cat " * 300,
+        "long_unspaced": "ab" * 3000,
+        "long_tabs_newlines": "cat\t\tdog\n\n" * 500,
+        "long_unspaced_then_spaced": "猫象" * 800 + " a dog" * 100,
+        "long_bytes": "🐱\u0301" * 700 + "<0x41>" * 100,
+        "whitespace_only": " " * 3000,
+        "cut_at_1024": "x" * 1023 + " <start_of_turn>" + " y" * 600,
+    }
+    for name, text in extra.items():
+        write("gemma_tokenizer", name, text)
+
+
 if __name__ == "__main__":
     image_seeds()
     input_seeds()
     request_seeds()
     multipart_seeds()
     tokenizer_seeds()
+    gemma_tokenizer_seeds()

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_FUZZ_VERSION=0.13.2
-ALL_TARGETS="image_decode image_input request_json multipart tokenizer"
+ALL_TARGETS="image_decode image_input request_json multipart tokenizer gemma_tokenizer"
 targets=${FUZZ_TARGETS:-$ALL_TARGETS}
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
