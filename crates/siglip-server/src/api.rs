@@ -1,14 +1,19 @@
-//! Request and response bodies of the HTTP API (../shared/API.md), serde only.
+//! Request and response bodies of the HTTP API (../shared/API.md): serde, and their OpenAPI
+//! schemas. Fields read by `json_input`'s bounded parsers point at the shapes they accept
+//! (`openapi::shapes`).
 
 use serde::Serialize;
 use siglip::zero_shot;
+use utoipa::ToSchema;
 
 use crate::json_input::{Item, List, OneOrMany, WholeNumber};
+use crate::openapi::shapes;
 
 /// `POST /v1/classify` response.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ClassifyResponse {
     /// Always `"list"`.
+    #[schema(schema_with = shapes::list)]
     pub object: &'static str,
     /// The served model id.
     pub model: String,
@@ -19,9 +24,10 @@ pub struct ClassifyResponse {
 }
 
 /// The labels' scores for one image.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct Classification {
     /// Always `"classification"`.
+    #[schema(schema_with = shapes::classification)]
     pub object: &'static str,
     /// Index of the image in the request.
     pub index: usize,
@@ -30,7 +36,7 @@ pub struct Classification {
 }
 
 /// One label's score for one image.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct LabelScore {
     /// The label as the client sent it.
     pub label: String,
@@ -41,7 +47,7 @@ pub struct LabelScore {
 }
 
 /// Usage of a classify request.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ToSchema)]
 pub struct ClassifyUsage {
     /// Images classified.
     pub images: usize,
@@ -87,48 +93,65 @@ impl ClassifyResponse {
     }
 }
 
-/// `POST /v1/classify` JSON body (multipart forms are read into the same struct).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+/// `POST /v1/classify` JSON body: exactly one of `image` and `images`, and `labels`.
+#[derive(Debug, Clone, Default, serde::Deserialize, ToSchema)]
 pub struct ClassifyRequest {
-    /// Served model id; optional while one model is served.
+    /// Served model id; the first served model answers when absent.
     pub model: Option<String>,
     /// One image input.
+    #[schema(value_type = Option<shapes::ImageInput>)]
     pub image: Option<Item>,
-    /// Several image inputs.
+    /// Several image inputs (at most `limits.max_images_per_request`, 16 by default).
+    #[schema(value_type = Option<Vec<shapes::ImageInput>>, min_items = 1)]
     pub images: Option<List<Item>>,
-    /// Candidate labels (`candidate_labels` also accepted).
+    /// Candidate labels (at most `limits.max_labels_per_request`, 256 by default); also
+    /// accepted as `candidate_labels`.
     #[serde(alias = "candidate_labels")]
+    #[schema(value_type = Vec<shapes::Label>, required = true, min_items = 1)]
     pub labels: Option<List<String>>,
-    /// Prompt template; `{}` becomes the label.
+    /// Prompt template: exactly one `{}`, which becomes the label, and no other braces.
+    /// Default: the server's `hypothesis_template`, `This is a photo of {}.`
+    #[schema(pattern = r"^[^{}]*\{\}[^{}]*$")]
     pub hypothesis_template: Option<String>,
     /// Keep the k best labels per image.
+    #[schema(minimum = 1)]
     pub top_k: Option<usize>,
-    /// NaFlex models: most patches per image (the processor's keyword). Anything but a whole
-    /// number is kept as a description, so that the error names this field.
+    /// NaFlex models only: most patches per image, from 1 to `limits.max_num_patches` (4096 by
+    /// default); the checkpoint's own setting when absent. Anything but a whole number is kept
+    /// as a description, so that the error names this field.
+    #[schema(value_type = Option<u64>, minimum = 1)]
     pub max_num_patches: Option<WholeNumber>,
 }
 
 /// `POST /v1/embeddings` body (OpenAI-compatible).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
-    /// Served model id; optional while one model is served.
+    /// Served model id; the first served model answers when absent.
     pub model: Option<String>,
-    /// A string, an array of strings, or an array mixing strings, text parts and image parts.
+    /// A string, an array of strings, or an array mixing strings, text parts and image parts
+    /// (at most `limits.max_images_per_request` images and `limits.max_labels_per_request`
+    /// texts).
+    #[schema(value_type = shapes::EmbeddingInput)]
     pub input: OneOrMany,
     /// `float` (default) or `base64`.
+    #[schema(value_type = Option<shapes::EncodingFormat>)]
     pub encoding_format: Option<String>,
     /// Must equal the model's embedding size when given.
+    #[schema(minimum = 1)]
     pub dimensions: Option<usize>,
     /// `image` makes plain strings image inputs.
+    #[schema(value_type = Option<shapes::Modality>)]
     pub modality: Option<String>,
-    /// NaFlex models: most patches per image input (see [`ClassifyRequest`]).
+    /// NaFlex models only: most patches per image input (see `ClassifyRequest`).
+    #[schema(value_type = Option<u64>, minimum = 1)]
     pub max_num_patches: Option<WholeNumber>,
 }
 
 /// `POST /v1/embeddings` response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EmbeddingsResponse {
     /// Always `"list"`.
+    #[schema(schema_with = shapes::list)]
     pub object: &'static str,
     /// One per input, in input order.
     pub data: Vec<EmbeddingData>,
@@ -139,9 +162,10 @@ pub struct EmbeddingsResponse {
 }
 
 /// One embedding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EmbeddingData {
     /// Always `"embedding"`.
+    #[schema(schema_with = shapes::embedding)]
     pub object: &'static str,
     /// Position of the input.
     pub index: usize,
@@ -150,7 +174,7 @@ pub struct EmbeddingData {
 }
 
 /// An embedding as the client asked for it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingValue {
     /// `encoding_format: "float"`.
@@ -160,7 +184,7 @@ pub enum EmbeddingValue {
 }
 
 /// Usage of an embeddings request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EmbeddingsUsage {
     /// Token positions the text tower read (64 per text).
     pub prompt_tokens: usize,
@@ -169,27 +193,51 @@ pub struct EmbeddingsUsage {
 }
 
 /// `GET /v1/models` entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModelCard {
     /// Served model id.
     pub id: String,
     /// Always `"model"`.
+    #[schema(schema_with = shapes::model)]
     pub object: &'static str,
     /// Always 0.
     pub created: u64,
     /// Always `"siglip-server"`.
+    #[schema(schema_with = shapes::owner)]
     pub owned_by: &'static str,
     /// What the checkpoint is (family, architecture, input and embedding sizes, tokenizer);
     /// absent while it is still loading.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<shapes::CheckpointSummary>)]
     pub siglip: Option<siglip::checkpoint::Summary>,
 }
 
 /// `GET /v1/models` response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ModelList {
     /// Always `"list"`.
+    #[schema(schema_with = shapes::list)]
     pub object: &'static str,
     /// The served models.
     pub data: Vec<ModelCard>,
+}
+
+/// `GET /health` response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `"ok"`.
+    #[schema(schema_with = shapes::ok)]
+    pub status: &'static str,
+}
+
+/// `GET /ready` response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `"ready"`.
+    #[schema(schema_with = shapes::ready)]
+    pub status: &'static str,
+    /// The default (first) served model.
+    pub model: String,
+    /// Every served model, the default first.
+    pub models: Vec<String>,
 }

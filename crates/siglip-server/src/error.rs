@@ -7,6 +7,7 @@ use serde::Serialize;
 use siglip::image_decode::DecodeError;
 use siglip::preprocess::PatchError;
 use siglip::zero_shot::RequestError;
+use utoipa::ToSchema;
 
 use crate::engine::EngineError;
 use crate::url_fetch::FetchError;
@@ -27,18 +28,44 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error response (the OpenAI error object).
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": {"message": "labels must not be empty",
+    "type": "invalid_request_error", "param": "labels", "code": "empty_labels"}}))]
+pub struct ErrorBody<'a> {
+    /// What went wrong.
+    error: ErrorObject<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
+/// What went wrong, in OpenAI's words.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorObject<'a> {
+    /// For a person; never internal details for a 5xx.
     message: &'a str,
+    /// The class of error, from the status.
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: ErrorType,
+    /// The request field at fault (`labels`, `images[2]`, `input[0]`), or null.
+    #[schema(required = true)]
     param: Option<&'a str>,
+    /// Machine-readable, e.g. `empty_labels`, `model_not_found`, `queue_full`.
     code: &'a str,
+}
+
+/// OpenAI's error `type`, one per class of status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// 400, 405, 408, 413, 415, 431: the request itself is wrong.
+    InvalidRequestError,
+    /// 401.
+    AuthenticationError,
+    /// 404.
+    NotFoundError,
+    /// 429.
+    RateLimitError,
+    /// 5xx.
+    ServerError,
 }
 
 impl ApiError {
@@ -192,13 +219,13 @@ impl ApiError {
     }
 
     /// The OpenAI `type` for this status.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> ErrorType {
         match self.status {
-            StatusCode::UNAUTHORIZED => "authentication_error",
-            StatusCode::NOT_FOUND => "not_found_error",
-            StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
-            s if s.is_server_error() => "server_error",
-            _ => "invalid_request_error",
+            StatusCode::UNAUTHORIZED => ErrorType::AuthenticationError,
+            StatusCode::NOT_FOUND => ErrorType::NotFoundError,
+            StatusCode::TOO_MANY_REQUESTS => ErrorType::RateLimitError,
+            s if s.is_server_error() => ErrorType::ServerError,
+            _ => ErrorType::InvalidRequestError,
         }
     }
 }
@@ -213,8 +240,8 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
+        let body = ErrorBody {
+            error: ErrorObject {
                 message: &self.message,
                 kind: self.kind(),
                 param: self.param.as_deref(),

@@ -13,7 +13,8 @@
 //! - [`image_input`] and [`url_fetch`]: image inputs to bytes (decoding and preprocessing are
 //!   the library's);
 //! - [`engine`]: the two towers behind [`batcher`] queues, admission, and the [`label_cache`];
-//! - [`metrics`]: Prometheus; [`config`]: every knob, from file, environment and flags.
+//! - [`metrics`]: Prometheus; [`config`]: every knob, from file, environment and flags;
+//!   [`openapi`]: the document of the API, derived from the handlers and the bodies.
 #![forbid(unsafe_code)]
 
 pub mod api;
@@ -28,6 +29,7 @@ pub mod json_input;
 pub mod label_cache;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod state;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 pub mod classify;
+pub mod docs;
 pub mod embeddings;
 pub mod health;
 pub mod hf_inference;

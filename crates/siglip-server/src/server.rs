@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -29,10 +30,12 @@ use crate::middleware::{
     authenticate, body_budget, close_if_body_unread, header_limits, openai_errors, record_metrics,
     request_id,
 };
+use crate::openapi;
 use crate::routes;
 use crate::state::AppState;
 
-/// All routes and layers.
+/// All routes and layers. The API keys guard `/v1/` and `POST /`; the operations routes, the
+/// document and its page stay open.
 pub fn app(state: Arc<AppState>) -> Router {
     let v1 = Router::new()
         .route("/v1/classify", post(routes::classify::classify))
@@ -44,10 +47,23 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(routes::hf_inference::zero_shot_image_classification),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    // Serialized once: the document depends only on the configuration.
+    let document = Bytes::from(
+        openapi::document(&state)
+            .to_json()
+            .expect("the OpenAPI document serializes"),
+    );
     let ops = Router::new()
         .route("/health", get(routes::health::health))
         .route("/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics));
+        .route("/metrics", get(routes::health::metrics))
+        .route(
+            "/openapi.json",
+            get(move || routes::docs::openapi_json(document.clone())),
+        )
+        .route("/docs", get(routes::docs::page))
+        .route("/docs/", get(routes::docs::page))
+        .route("/docs/{file}", get(routes::docs::asset));
     Router::new()
         .merge(v1)
         .merge(ops)

@@ -12,6 +12,7 @@ use crate::api::{ClassifyRequest, ClassifyResponse};
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
 use crate::json_input::WholeNumber;
+use crate::openapi::{responses::ApiErrors, shapes::ClassifyForm, EXAMPLE_IMAGE};
 use crate::state::AppState;
 
 /// A classify request after reading, whatever its content type or route.
@@ -33,6 +34,24 @@ pub struct ClassifyInput {
 
 /// The handler: read the body (before any refusal: answering earlier would break the client's
 /// upload), then [`run`].
+#[utoipa::path(
+    post,
+    path = "/v1/classify",
+    tag = "classification",
+    summary = "Zero-shot classification of images against candidate labels",
+    description = "Each label's `score` is `sigmoid(logit)`, independent of the others (they \
+        do not sum to 1). JSON, or `multipart/form-data` with one file field per image.",
+    request_body(content(
+        (ClassifyRequest = "application/json", example = json!({"image": EXAMPLE_IMAGE,
+            "labels": ["a red square", "a blue circle"], "top_k": 1})),
+        (ClassifyForm = "multipart/form-data"),
+    )),
+    responses(
+        (status = 200, description = "Each image's labels, highest score first",
+            body = ClassifyResponse),
+        ApiErrors,
+    )
+)]
 pub async fn classify(
     State(state): State<Arc<AppState>>,
     request: Request,

@@ -14,6 +14,7 @@ use crate::api::{
 use crate::error::ApiError;
 use crate::image_input::{parse_image, ImageSource};
 use crate::json_input::{Item, OneOrMany};
+use crate::openapi::{responses::ApiErrors, EXAMPLE_IMAGE};
 use crate::state::AppState;
 use siglip::checkpoint::Embedding;
 
@@ -24,6 +25,23 @@ enum Input {
 }
 
 /// The handler: read inputs, run each tower on its share, reassemble in input order.
+#[utoipa::path(
+    post,
+    path = "/v1/embeddings",
+    operation_id = "createEmbeddings",
+    tag = "embeddings",
+    summary = "Embeddings of texts and images (OpenAI-compatible)",
+    description = "L2-normalised, in input order: a dot product is a cosine similarity. Texts \
+        are embedded as given, with no template.",
+    request_body(content = EmbeddingsRequest, content_type = "application/json",
+        example = json!({"input": ["a photo of a cat",
+            {"type": "image_url", "image_url": {"url": EXAMPLE_IMAGE}}]})),
+    responses(
+        (status = 200, description = "One embedding per input, in input order",
+            body = EmbeddingsResponse),
+        ApiErrors,
+    )
+)]
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     request: Request,

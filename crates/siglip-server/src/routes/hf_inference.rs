@@ -11,37 +11,45 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::classify::{run, ClassifyInput};
 use super::read_json;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorType};
 use crate::image_input::parse_image;
 use crate::json_input::{Item, List, WholeNumber};
+use crate::openapi::{responses::InferenceApiErrors, shapes, EXAMPLE_IMAGE};
 use crate::state::AppState;
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The Inference API's zero-shot image classification body.
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InferenceRequest {
     /// The image: base64, a data URL, or (when enabled) an http(s) URL.
+    #[schema(value_type = shapes::ImageInput)]
     pub inputs: Item,
     /// The task's parameters.
     #[serde(default)]
+    #[schema(required = true)]
     pub parameters: InferenceParameters,
 }
 
 /// `parameters` of a zero-shot image classification.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct InferenceParameters {
-    /// The labels to score.
+    /// The labels to score (at most `limits.max_labels_per_request`, 256 by default).
+    #[schema(value_type = Vec<shapes::Label>, required = true, min_items = 1)]
     pub candidate_labels: Option<List<String>>,
-    /// The prompt template; `{}` becomes the label.
+    /// Prompt template: exactly one `{}`, which becomes the label, and no other braces.
+    #[schema(pattern = r"^[^{}]*\{\}[^{}]*$")]
     pub hypothesis_template: Option<String>,
-    /// NaFlex models: most patches for the image.
+    /// NaFlex models only: most patches for the image.
+    #[schema(value_type = Option<u64>, minimum = 1)]
     pub max_num_patches: Option<WholeNumber>,
 }
 
 /// One label's score.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = InferenceLabelScore)]
 pub struct LabelScore {
     /// The label as sent.
     pub label: String,
@@ -49,7 +57,35 @@ pub struct LabelScore {
     pub score: f32,
 }
 
+/// The Inference API's error body, which `huggingface_hub` raises with its message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferenceError {
+    /// What went wrong.
+    pub error: String,
+    /// The OpenAI `type` of the same error.
+    pub error_type: ErrorType,
+}
+
 /// The handler.
+#[utoipa::path(
+    post,
+    path = "/",
+    operation_id = "zeroShotImageClassification",
+    tag = "hugging face",
+    summary = "Zero-shot image classification, Hugging Face Inference API",
+    description = "What `huggingface_hub.InferenceClient(model=URL).zero_shot_image_classification` \
+        sends; the same scores as `/v1/classify`, from the first served model. Its own errors \
+        are the Inference API's `{\"error\", \"error_type\"}`; those of the layers in front of \
+        every route (401, 431, and 429 from the body budget) are OpenAI error objects.",
+    request_body(content = InferenceRequest, content_type = "application/json",
+        example = json!({"inputs": EXAMPLE_IMAGE,
+            "parameters": {"candidate_labels": ["cat", "dog"]}})),
+    responses(
+        (status = 200, description = "Every label's score, highest first",
+            body = Vec<LabelScore>),
+        InferenceApiErrors,
+    )
+)]
 pub async fn zero_shot_image_classification(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -106,7 +142,10 @@ async fn classify(state: &Arc<AppState>, request: Request) -> Result<Vec<LabelSc
 
 /// The Inference API's error shape, with the status and `Retry-After` of the OpenAI one.
 fn inference_error(error: ApiError) -> Response {
-    let body = serde_json::json!({"error": error.message, "error_type": error.kind()});
+    let body = InferenceError {
+        error: error.message.clone(),
+        error_type: error.kind(),
+    };
     let status = error.status;
     let retry_after = error.retry_after;
     let mut response = (status, Json(body)).into_response();

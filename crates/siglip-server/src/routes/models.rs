@@ -7,6 +7,7 @@ use axum::Json;
 
 use crate::api::{ModelCard, ModelList};
 use crate::error::ApiError;
+use crate::openapi::responses::ModelErrors;
 use crate::state::{AppState, ServedModel};
 
 fn card(model: &ServedModel) -> ModelCard {
@@ -20,6 +21,14 @@ fn card(model: &ServedModel) -> ModelCard {
 }
 
 /// The served models, the default (first) one first.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "models",
+    operation_id = "listModels",
+    summary = "The served models, the default one first",
+    responses((status = 200, description = "The served models", body = ModelList))
+)]
 pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",
@@ -28,6 +37,16 @@ pub async fn list(State(state): State<Arc<AppState>>) -> Json<ModelList> {
 }
 
 /// One model, or 404 `model_not_found`.
+#[utoipa::path(
+    get,
+    path = "/v1/models/{id}",
+    tag = "models",
+    operation_id = "retrieveModel",
+    summary = "One served model",
+    params(("id" = String, Path,
+        description = "A served model id; it may hold slashes (`google/siglip-base-patch16-384`)")),
+    responses((status = 200, description = "The model", body = ModelCard), ModelErrors)
+)]
 pub async fn one(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
