@@ -17,6 +17,9 @@ bash scripts/docker-context.sh
 "${SDK_PYTHON:-.venv-ci/bin/python}" scripts/openai_sdk_check.py
 # The Hugging Face client's zero-shot image classification against the server's root route.
 "${SDK_PYTHON:-.venv-ci/bin/python}" scripts/hf_client_check.py
+# The OpenAPI document: openapi-spec-validator, then a bounded schemathesis pass against the
+# server (scripts/requirements-api-check.txt, in the same venv).
+bash scripts/api_check.sh
 # Every fuzz target for 30 s from its committed corpus (cargo-fuzz on the nightly toolchain, with
 # AddressSanitizer): a crash, a leak of the decode limits or a wrong tokenization fails the run.
 bash scripts/fuzz.sh 30
