@@ -1,7 +1,8 @@
 //! SigLIP 2 through the server and the `classify` command: the tiny FixRes and NaFlex fixtures
 //! of `tests/fixtures/siglip2/` give transformers' logits for every committed image through
 //! `/v1/classify` (multipart and JSON) and `classify`; NaFlex images of mixed shapes batch like
-//! single ones; `max_num_patches` is checked by name; `/v1/models` says what was loaded.
+//! single ones; `max_num_patches` is checked by name; `/v1/models` says what was loaded; a
+//! SigLIP 1 and a SigLIP 2 model served side by side each answer as they do alone.
 
 mod common;
 
@@ -317,4 +318,70 @@ fn classify_command_prints_transformers_logits() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn siglip_1_and_2_side_by_side_answer_as_alone() {
+    let naflex = model_dir("tiny-naflex");
+    let server = Server::start(
+        "tiny-p16",
+        &[
+            "--model",
+            &naflex,
+            "--served-model-name",
+            "v1",
+            "--served-model-name",
+            "v2",
+        ],
+        None,
+    );
+    let client = reqwest::Client::new();
+    // SigLIP 2 NaFlex, named: transformers' logits for every image.
+    check_every_image(&server, Some("v2"), &reference("tiny-naflex"), "lowercased").await;
+    // SigLIP 1, the default: its own references (outputs.json).
+    let outputs = common::reference_json("outputs.json");
+    let case = outputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["model"] == "tiny-p16")
+        .unwrap();
+    let labels: Vec<&str> = case["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    for (i, image) in case["images"].as_array().unwrap().iter().enumerate() {
+        let url = common::data_url(&format!("images/{}", image.as_str().unwrap()));
+        let body: Value = client
+            .post(server.url("/v1/classify"))
+            .json(&json!({"image": url, "labels": labels}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["model"], "v1");
+        let want = common::floats(&case["logits_per_image"][i]);
+        for (label, want) in labels.iter().zip(want) {
+            let err = (logit_of(&body["data"][0], label) - want).abs();
+            assert!(err <= 1e-4, "SigLIP 1 image {i} {label}: {err}");
+        }
+    }
+    let models: Value = client
+        .get(server.url("/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["siglip"]["family"], "siglip");
+    assert_eq!(
+        models["data"][0]["siglip"]["tokenizer"],
+        "sentencepiece_unigram"
+    );
+    assert_eq!(models["data"][1]["siglip"]["family"], "siglip2");
 }
