@@ -14,9 +14,7 @@ use serde_json::{json, Value};
 
 /// The SigLIP 2 references, one entry per fixture model.
 fn references() -> Vec<Value> {
-    let path = common::fixture("siglip2/reference/siglip2_outputs.json");
-    serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap())
-        .unwrap()
+    common::fixture_json("siglip2/reference/siglip2_outputs.json")
         .as_array()
         .unwrap()
         .clone()

@@ -20,28 +20,17 @@ struct Reference {
     variants: serde_json::Map<String, serde_json::Value>,
 }
 
-fn ids(value: &serde_json::Value) -> Vec<u32> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_u64().unwrap() as u32)
-        .collect()
-}
-
 fn reference() -> Reference {
-    let path = common::fixture("siglip2/reference/gemma_tokens.json");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::fixture_json("siglip2/reference/gemma_tokens.json");
     let cases = doc["cases"]
         .as_array()
         .unwrap()
         .iter()
         .map(|case| {
-            let as_written = ids(&case["ids"]);
+            let as_written = common::ids(&case["ids"]);
             let lowercased = case
                 .get("lowercased_ids")
-                .map_or_else(|| as_written.clone(), ids);
+                .map_or_else(|| as_written.clone(), common::ids);
             let text = case["text"].as_str().unwrap().to_string();
             (text, as_written, lowercased)
         })

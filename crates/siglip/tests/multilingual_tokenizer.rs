@@ -18,28 +18,17 @@ struct Reference {
     cases: Vec<(String, Vec<u32>, Vec<u32>)>,
 }
 
-fn ids(value: &serde_json::Value) -> Vec<u32> {
-    value
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|id| id.as_u64().unwrap() as u32)
-        .collect()
-}
-
 fn reference() -> Reference {
-    let path = common::fixture("multilingual/tokens.json");
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let doc = common::fixture_json("multilingual/tokens.json");
     let cases = doc["cases"]
         .as_array()
         .unwrap()
         .iter()
         .map(|case| {
-            let lowercased = ids(&case["ids"]);
+            let lowercased = common::ids(&case["ids"]);
             let cased = case
                 .get("cased_ids")
-                .map_or_else(|| lowercased.clone(), ids);
+                .map_or_else(|| lowercased.clone(), common::ids);
             let text = case["text"].as_str().unwrap().to_string();
             (text, lowercased, cased)
         })

@@ -15,10 +15,7 @@ use siglip::tokenizer::TextLowercase;
 use siglip::Dtype;
 
 fn references() -> Vec<serde_json::Value> {
-    let path = common::fixture("siglip2/reference/siglip2_outputs.json");
-    let text = std::fs::read_to_string(path).unwrap();
-    serde_json::from_str::<serde_json::Value>(&text)
-        .unwrap()
+    common::fixture_json("siglip2/reference/siglip2_outputs.json")
         .as_array()
         .unwrap()
         .clone()

@@ -18,8 +18,23 @@ pub fn model_files(name: &str) -> siglip::files::ModelFiles {
 
 /// A JSON reference file under `tests/fixtures/reference/`.
 pub fn reference_json(name: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(fixture(&format!("reference/{name}"))).unwrap();
+    fixture_json(&format!("reference/{name}"))
+}
+
+/// A JSON file under `tests/fixtures/`.
+pub fn fixture_json(rel: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(rel)).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// A JSON array of token ids.
+pub fn ids(value: &serde_json::Value) -> Vec<u32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_u64().unwrap() as u32)
+        .collect()
 }
 
 /// A JSON array of numbers as f32.
