@@ -4,10 +4,11 @@
 //! candle computes these with one libm call per element (`tanhf`, `expf`), which cost
 //! about a sixth of the image tower's time. Here the exponential is a Cephes-style
 //! polynomial (within 2 ulp of `expf` over the range used) written as plain loops that
-//! the compiler vectorises; `pulp` compiles each loop for the best instruction set this
-//! CPU has (AVX-512, AVX2) and picks it at run time, so no `unsafe` is needed.
+//! the compiler vectorises; `pulp` compiles each loop for AVX-512, AVX2 and baseline x86-64,
+//! and [`dispatch`] runs the one of the active level ([`crate::isa`]), so no `unsafe` is
+//! needed.
 
-use pulp::{Arch, Simd, WithSimd};
+use pulp::{Simd, WithSimd};
 use rayon::prelude::*;
 
 const LOG2_E: f32 = std::f32::consts::LOG2_E;
@@ -48,18 +49,50 @@ pub fn gelu_tanh(values: &mut [f32]) {
     const CHUNK: usize = 1 << 16;
     values
         .par_chunks_mut(CHUNK)
-        .for_each(|chunk| Arch::new().dispatch(GeluTanh(chunk)));
+        .for_each(|chunk| dispatch(GeluTanh(chunk)));
 }
 
 /// GELU with the tanh approximation, in place, on the calling thread (for short stretches,
 /// such as a product's epilogue).
 pub fn gelu_tanh_one_thread(values: &mut [f32]) {
-    Arch::new().dispatch(GeluTanh(values));
+    dispatch(GeluTanh(values));
+}
+
+/// Attention's softmax numerators in place: `e^((v - max)·scale)` of each value of `row`
+/// (`scale` > 0); returns their sum. The AVX-512 kernels have their own
+/// (`exp::exp_row_in_place`); this one serves the AVX2 level.
+pub(crate) fn softmax_numerators(row: &mut [f32], scale: f32) -> f32 {
+    dispatch(SoftmaxNumerators { row, scale })
+}
+
+/// Runs `op` compiled for the active level: pulp's x86-64-v4 (AVX-512) or v3 (AVX2 + FMA)
+/// code, or baseline x86-64 at `generic`; elsewhere the best pulp finds (NEON on aarch64).
+fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use crate::CpuIsa;
+        match crate::isa::active() {
+            CpuIsa::Avx512 => {
+                if let Some(simd) = pulp::x86::V4::try_new() {
+                    return Simd::vectorize(simd, op);
+                }
+            }
+            CpuIsa::Avx2 => {
+                if let Some(simd) = pulp::x86::V3::try_new() {
+                    return Simd::vectorize(simd, op);
+                }
+            }
+            CpuIsa::Generic => {}
+        }
+        Simd::vectorize(pulp::Scalar::new(), op)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    pulp::Arch::new().dispatch(op)
 }
 
 /// Softmax of `scale` times each `width`-long row of `values`, in place (`scale` > 0).
 pub fn softmax_rows(values: &mut [f32], width: usize, scale: f32) {
-    Arch::new().dispatch(SoftmaxRows {
+    dispatch(SoftmaxRows {
         values,
         width,
         scale,
@@ -90,7 +123,7 @@ impl RowNorm<'_> {
             row.len(),
             self.gamma.len()
         );
-        Arch::new().dispatch(NormRow {
+        dispatch(NormRow {
             norm: *self,
             row,
             out,
@@ -144,6 +177,25 @@ impl WithSimd for SoftmaxRows<'_> {
                 *v *= normaliser;
             }
         }
+    }
+}
+
+struct SoftmaxNumerators<'a> {
+    row: &'a mut [f32],
+    scale: f32,
+}
+
+impl WithSimd for SoftmaxNumerators<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> f32 {
+        let Self { row, scale } = self;
+        let max = lanes_max(row);
+        for v in row.iter_mut() {
+            *v = exp((*v - max) * scale);
+        }
+        lanes_sum(row)
     }
 }
 

@@ -195,7 +195,7 @@ unsafe fn weights_times_values(
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (scores, scale, values, sums, weights, out);
-        unreachable!("attention runs on the AVX-512 kernels only");
+        unreachable!("attention runs on the x86-64 kernels only");
     }
     #[cfg(target_arch = "x86_64")]
     {
@@ -216,8 +216,12 @@ unsafe fn weights_times_values(
             return;
         }
         for (row, sum) in scores.chunks_exact_mut(keys).zip(&mut *sums) {
-            // SAFETY: the CPU has the f32 kernels, so avx512f (this function's contract).
-            *sum = unsafe { super::exp::exp_row_in_place(row, scale) };
+            *sum = if values.isa == super::CpuIsa::Avx512 {
+                // SAFETY: the CPU has avx512f (the level was active when `values` was packed).
+                unsafe { super::exp::exp_row_in_place(row, scale) }
+            } else {
+                super::activations::softmax_numerators(row, scale)
+            };
         }
         let weights = Lhs::rows(scores, sums.len(), keys, keys, None);
         // SAFETY: `out` as promised; the CPU has the kernels for `values`.

@@ -207,10 +207,15 @@ pub(super) unsafe fn exp_row_in_place(row: &mut [f32], scale: f32) -> f32 {
 /// The tanh GELU in place, in f32 accuracy (about 2e-7 relative): `x · σ(2u)` with
 /// `u = √(2/π)(x + 0.044715x³)` (the same function as `0.5x(1 + tanh u)`), the degree-6
 /// polynomial for `e^{-2u}`, and `vrcp14ps` refined by one Newton step instead of a division.
+/// Below the AVX-512 level, the portable one ([`crate::activations::gelu_tanh_one_thread`],
+/// about 1e-7 absolute), compiled for that level.
 ///
 /// # Panics
-/// If the CPU lacks avx512f.
+/// If the AVX-512 level is active on a CPU without avx512f (it cannot be).
 pub fn gelu_tanh_f32(values: &mut [f32]) {
+    if crate::isa::active() < crate::CpuIsa::Avx512 {
+        return crate::activations::gelu_tanh_one_thread(values);
+    }
     assert!(is_x86_feature_detected!("avx512f"), "needs AVX-512");
     // SAFETY: the CPU has avx512f (asserted above).
     unsafe { gelu_tanh_avx512(values, EXP2_SEXTIC, true) }

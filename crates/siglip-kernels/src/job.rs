@@ -9,9 +9,26 @@ use std::ops::Range;
 use super::pack::{self, AlignedBuf};
 use super::tile::OutTile;
 use super::{
-    bf16, f32, Dtype, Lhs, PackedRhs, Panels, Residual, KC_BF16, KC_F32, MC_STRIPS, MR, NC_PANELS,
-    NR,
+    avx2, bf16, f32, CpuIsa, Dtype, Lhs, PackedRhs, Panels, Residual, KC_BF16, KC_F32, MR,
+    NC_PANELS, NR,
 };
+
+/// Rows of a strip, the microkernel's tile height, at each level.
+const fn strip_rows(isa: CpuIsa) -> usize {
+    match isa {
+        CpuIsa::Avx2 => avx2::MR,
+        _ => MR,
+    }
+}
+
+/// Rows per row block at each level: 8 strips of 14 = 112 for AVX-512, whose 112×512 output
+/// block (224 KiB) stays in L2 across k blocks; 16 strips of 6 = 96 for AVX2 (192 KiB).
+const fn row_block(isa: CpuIsa) -> usize {
+    match isa {
+        CpuIsa::Avx2 => avx2::MR * 16,
+        _ => MR * 8,
+    }
+}
 
 /// Runs the product on `threads` threads of the rayon pool (0 and 1: the calling thread).
 ///
@@ -35,7 +52,8 @@ pub(super) unsafe fn run(
         residual,
         epilogue,
     };
-    let parts = split_work(m, pack::panel_count(n), threads.max(1));
+    let strips = m.div_ceil(strip_rows(rhs.isa));
+    let parts = split_work(m, strips, pack::panel_count(n), threads.max(1));
     match parts.as_slice() {
         [(rows, panels)] => job.run(&lhs, rows.clone(), panels.clone()),
         _ => rayon::scope(|s| {
@@ -52,8 +70,12 @@ pub(super) unsafe fn run(
 ///
 /// One part per thread: each part streams all of W through the cache, so finer parts (for
 /// work stealing) cost memory bandwidth; 4 parts per thread make the image tower 20% slower.
-fn split_work(m: usize, panels: usize, threads: usize) -> Vec<(Range<usize>, Range<usize>)> {
-    let strips = m.div_ceil(MR);
+fn split_work(
+    m: usize,
+    strips: usize,
+    panels: usize,
+    threads: usize,
+) -> Vec<(Range<usize>, Range<usize>)> {
     if strips >= 2 * threads {
         // Rows, not whole strips: 577 rows as 21 and 20.2 strips left one thread idle for 4%
         // of every product.
@@ -127,7 +149,7 @@ impl Job<'_> {
 
     /// Visits the strips of one row block × `panels` in cache-blocking order: column blocks
     /// of NC_PANELS panels (the row block's output stays in L2 across k blocks), then k
-    /// blocks of `kc_max`, then strips of MR rows.
+    /// blocks of `kc_max`, then strips of the level's tile height.
     fn for_each_strip(
         &self,
         block: Range<usize>,
@@ -135,12 +157,12 @@ impl Job<'_> {
         kc_max: usize,
         mut visit: impl FnMut(Strip),
     ) {
-        let k = self.rhs.k;
+        let (k, mr) = (self.rhs.k, strip_rows(self.rhs.isa));
         for col_block in panels.clone().step_by(NC_PANELS) {
             let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
             for pc in (0..k).step_by(kc_max) {
-                for i0 in block.clone().step_by(MR) {
-                    let (rows, kc) = ((block.end - i0).min(MR), (k - pc).min(kc_max));
+                for i0 in block.clone().step_by(mr) {
+                    let (rows, kc) = ((block.end - i0).min(mr), (k - pc).min(kc_max));
                     visit(Strip {
                         i0,
                         rows,
@@ -176,8 +198,9 @@ impl Job<'_> {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Dtype::F32);
         let ld = padded_stride(k, 16);
-        with_row_block(&ROW_BLOCK_F32, rows.len().min(ROW_BLOCK) * ld, |buf| {
-            for block in row_blocks(rows) {
+        let isa = self.rhs.isa;
+        with_row_block(&ROW_BLOCK_F32, rows.len().min(row_block(isa)) * ld, |buf| {
+            for block in row_blocks(rows, row_block(isa)) {
                 for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
                     let row = lhs.row(i, k);
                     match &lhs.norm {
@@ -192,13 +215,32 @@ impl Job<'_> {
                         a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
                         lda: ld,
                     };
-                    let kernel = f32::KERNELS[s.rows - 1];
                     for q in s.panels {
                         let panel = w[q * panel_len + s.pc * NR..].as_ptr();
-                        // SAFETY: the CPU has avx512f (checked when packing); the panel has kc
-                        // rows of NR from pc; lhs holds `rows` rows of kc; the out tile is in
-                        // bounds.
-                        unsafe { kernel(&lhs, panel, s.kc, &self.out_tile(s.i0, q, s.pc)) };
+                        let out = self.out_tile(s.i0, q, s.pc);
+                        if isa == CpuIsa::Avx512 {
+                            // SAFETY: the CPU has avx512f (the level was active when packing);
+                            // the panel has kc rows of NR from pc; lhs holds `rows` rows of
+                            // kc; the out tile is in bounds.
+                            unsafe { f32::KERNELS[s.rows - 1](&lhs, panel, s.kc, &out) };
+                            continue;
+                        }
+                        let kernel = avx2::KERNELS[s.rows - 1];
+                        // SAFETY: the CPU has avx2 and fma (the level was active when
+                        // packing); each half panel has kc rows of NR from pc, 16 read from
+                        // each; lhs as above; each half tile is the out tile's first 16
+                        // columns or those after, only where it has them.
+                        unsafe {
+                            let first = OutTile {
+                                cols: out.cols.min(avx2::HALF),
+                                ..out
+                            };
+                            kernel(&lhs, panel, s.kc, &first);
+                            if out.cols > avx2::HALF {
+                                let second = out.columns_after(avx2::HALF);
+                                kernel(&lhs, panel.add(avx2::HALF), s.kc, &second);
+                            }
+                        }
                     }
                 });
             }
@@ -210,34 +252,39 @@ impl Job<'_> {
         let ld = padded_stride(k, 32);
         // One normalised row at a time, when a LayerNorm comes first.
         let mut normed = vec![0f32; if lhs.norm.is_some() { k } else { 0 }];
-        with_row_block(&ROW_BLOCK_BF16, rows.len().min(ROW_BLOCK) * ld, |buf| {
-            for block in row_blocks(rows) {
-                // Rounds `rows` rows of k at `src` (row stride `stride`) into `dst`.
-                let round = |src: &[f32], stride: usize, rows: usize, dst: &mut [u16]| {
-                    assert!(src.len() >= (rows - 1) * stride + k && dst.len() >= rows * ld);
-                    // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds
-                    // `rows` rows of k at `stride`, `dst` as many rows of ld >= k rounded up
-                    // to even.
-                    unsafe {
-                        bf16::round_rows(src.as_ptr(), stride, rows, k, dst.as_mut_ptr(), ld)
+        let rows_per_block = row_block(CpuIsa::Avx512);
+        with_row_block(
+            &ROW_BLOCK_BF16,
+            rows.len().min(rows_per_block) * ld,
+            |buf| {
+                for block in row_blocks(rows, rows_per_block) {
+                    // Rounds `rows` rows of k at `src` (row stride `stride`) into `dst`.
+                    let round = |src: &[f32], stride: usize, rows: usize, dst: &mut [u16]| {
+                        assert!(src.len() >= (rows - 1) * stride + k && dst.len() >= rows * ld);
+                        // SAFETY: the CPU has avx512f/bw/bf16 (checked when packing); `src` holds
+                        // `rows` rows of k at `stride`, `dst` as many rows of ld >= k rounded up
+                        // to even.
+                        unsafe {
+                            bf16::round_rows(src.as_ptr(), stride, rows, k, dst.as_mut_ptr(), ld)
+                        };
                     };
-                };
-                match &lhs.norm {
-                    Some(norm) => {
-                        for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
-                            norm.apply(lhs.row(i, k), &mut normed);
-                            round(&normed, k, 1, dst);
+                    match &lhs.norm {
+                        Some(norm) => {
+                            for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
+                                norm.apply(lhs.row(i, k), &mut normed);
+                                round(&normed, k, 1, dst);
+                            }
+                        }
+                        None => {
+                            let stride = lhs.stride;
+                            round(&lhs.x[block.start * stride..], stride, block.len(), buf)
                         }
                     }
-                    None => {
-                        let stride = lhs.stride;
-                        round(&lhs.x[block.start * stride..], stride, block.len(), buf)
-                    }
+                    // SAFETY: `buf` holds the block's rows at stride ld, rounded and zero-padded.
+                    unsafe { self.sweep_bf16(w, (buf, ld), block, panels.clone()) };
                 }
-                // SAFETY: `buf` holds the block's rows at stride ld, rounded and zero-padded.
-                unsafe { self.sweep_bf16(w, (buf, ld), block, panels.clone()) };
-            }
-        });
+            },
+        );
     }
 
     /// The bf16 microkernels over rows `block` × `panels`, x already rounded: row
@@ -274,14 +321,11 @@ impl Job<'_> {
     }
 }
 
-/// Rows per row block: MC_STRIPS strips, whose 112×512 output block stays in L2 across k blocks.
-const ROW_BLOCK: usize = MR * MC_STRIPS;
-
-/// `rows` cut into row blocks of [`ROW_BLOCK`] rows (the last may be shorter).
-fn row_blocks(rows: Range<usize>) -> impl Iterator<Item = Range<usize>> {
+/// `rows` cut into row blocks of `size` rows (the last may be shorter).
+fn row_blocks(rows: Range<usize>, size: usize) -> impl Iterator<Item = Range<usize>> {
     let end = rows.end;
-    rows.step_by(ROW_BLOCK)
-        .map(move |start| start..(start + ROW_BLOCK).min(end))
+    rows.step_by(size)
+        .map(move |start| start..(start + size).min(end))
 }
 
 /// A row stride of at least `k` (rounded up to `lanes`, a cache line of elements) plus one

@@ -2,7 +2,7 @@
 //! `unsafe` code, every block with its SAFETY comment.
 //!
 //! Fast CPU matrix products `out = x · Wᵀ (+ bias)` for SigLIP inference, in f32 or bf16
-//! (f32 accumulation), with AVX-512 microkernels chosen at run time.
+//! (f32 accumulation), with AVX-512 or AVX2 microkernels chosen at run time ([`isa`]).
 //!
 //! Design (BLIS-style, tuned for Zen 4: 32 KiB L1d, 1 MiB L2 per core):
 //! * W (n×k) is packed once into panels of [`NR`] = 32 columns, k-major inside a panel
@@ -19,8 +19,10 @@
 //!   L1 sets (k = 3072 f32 is 12 KiB).
 //! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels ([`job`]).
 //!
-//! Without avx512f and avx512bw (+avx512bf16 for bf16), and on other architectures,
-//! [`PackedRhs::pack`] returns `None` and the caller keeps its fallback path.
+//! On CPUs with AVX2 and FMA but no AVX-512 ([`CpuIsa::Avx2`]), f32 products run a 6×16
+//! microkernel over the same panels, half a panel per call ([`avx2`]), in strips of 6 rows.
+//! Without either (or at `generic`), and on other architectures, [`PackedRhs::pack`] returns
+//! `None` and the caller keeps its fallback path; bf16 products need avx512bf16.
 #![allow(unsafe_code)]
 // Off x86_64 only the fallback paths remain; the packing and blocking code is unused there.
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code, unused_imports))]
@@ -52,11 +54,14 @@ macro_rules! for_each_row {
 pub mod activations;
 pub mod attention;
 #[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
 mod bf16;
 #[cfg(target_arch = "x86_64")]
 mod exp;
 #[cfg(target_arch = "x86_64")]
 mod f32;
+pub mod isa;
 #[cfg(target_arch = "x86_64")]
 mod job;
 pub mod memory;
@@ -67,6 +72,7 @@ mod tile;
 use activations::RowNorm;
 #[cfg(target_arch = "x86_64")]
 pub use exp::{gelu_tanh_f32, gelu_tanh_for_bf16};
+pub use isa::{CpuIsa, IsaRequest};
 pub use pack::{bf16_to_f32, f32_to_bf16};
 use pack::{AlignedBuf, RhsView};
 
@@ -81,8 +87,6 @@ const KC_F32: usize = 256;
 /// Depth of a k block for bf16 (even): the hidden width 768 in one block, so each output tile
 /// is stored once; 2.5% faster on the image tower than 512 (a 14×768 strip is 21 KiB).
 const KC_BF16: usize = 768;
-/// Strips per row block: the 112×512 output block (224 KiB) stays in L2 across k blocks.
-const MC_STRIPS: usize = 8;
 /// Panels per column block: the kc×(32·NC_PANELS) W block (512 KiB f32, 768 KiB bf16) stays
 /// in L2.
 const NC_PANELS: usize = 16;
@@ -139,13 +143,14 @@ pub struct PackedRhs {
     panels: Panels,
     n: usize,
     k: usize,
+    /// The level whose microkernels multiply by it: the active one when it was packed.
+    isa: CpuIsa,
 }
 
 impl PackedRhs {
     /// Packs `w`, read as an n×k matrix with element (j, p) at w[j*row_stride + p*col_stride]
     /// (a PyTorch Linear weight [out=n, in=k] is row_stride=k, col_stride=1).
-    /// Returns None when this CPU lacks the needed instructions (avx512f (+avx512bf16 for Bf16)).
-    /// (avx512bw is also required; every CPU with avx512bf16 or Zen 4/Skylake-X has it.)
+    /// Returns None when the kernels do not run for `dtype` here ([`cpu_supports`]).
     ///
     /// # Panics
     /// If `w` is too short for the given shape and strides.
@@ -176,7 +181,12 @@ impl PackedRhs {
             Dtype::F32 => Panels::F32(pack::pack_f32(view, n, k)),
             Dtype::Bf16 => Panels::Bf16(pack::pack_bf16(view, n, k)),
         };
-        Some(Self { panels, n, k })
+        Some(Self {
+            panels,
+            n,
+            k,
+            isa: isa::active(),
+        })
     }
 
     /// Output columns (rows of W).
@@ -198,36 +208,13 @@ impl PackedRhs {
     }
 }
 
-/// Whether the kernels may run at all; [`switch_off`] clears it.
-static SWITCHED_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
-
-/// Falls back to candle's products everywhere, for comparison and troubleshooting (the
-/// server's `SIGLIP_CPU_KERNELS=off`). Call it before loading a model: packed weights stay
-/// packed.
-pub fn switch_off() {
-    SWITCHED_ON.store(false, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether the `dtype` kernels run here: this CPU has their instructions, and they were not
-/// switched off.
+/// Whether the `dtype` kernels run here, at the active level ([`isa::active`]): f32 at
+/// AVX2 and above, bf16 at AVX-512 on a CPU with avx512bf16.
 pub fn cpu_supports(dtype: Dtype) -> bool {
-    SWITCHED_ON.load(std::sync::atomic::Ordering::Relaxed) && cpu_has_instructions(dtype)
-}
-
-/// Whether this CPU has the instructions the `dtype` kernels need.
-#[cfg(target_arch = "x86_64")]
-fn cpu_has_instructions(dtype: Dtype) -> bool {
-    let base = is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw");
     match dtype {
-        Dtype::F32 => base,
-        Dtype::Bf16 => base && is_x86_feature_detected!("avx512bf16"),
+        Dtype::F32 => isa::active() >= CpuIsa::Avx2,
+        Dtype::Bf16 => isa::active() == CpuIsa::Avx512 && isa::has_bf16_products(),
     }
-}
-
-/// The kernels are AVX-512 only: elsewhere every product stays on candle's path.
-#[cfg(not(target_arch = "x86_64"))]
-fn cpu_has_instructions(_: Dtype) -> bool {
-    false
 }
 
 /// out[i, j] = sum_p x[i, p] * W[j, p] (+ bias[j]) for i < m, j < n.

@@ -23,6 +23,34 @@ pub(super) struct OutTile {
     pub(super) ld_addend: usize,
 }
 
+impl OutTile {
+    /// The part of this tile from column `offset` on (`offset < cols`): where the AVX2
+    /// kernel writes the second half of a panel.
+    pub(super) fn columns_after(&self, offset: usize) -> OutTile {
+        debug_assert!(offset < self.cols);
+        // SAFETY: column `offset` lies in the tile (offset < cols), so every pointer that
+        // addresses the tile's columns stays in its allocation.
+        let shift = |at: *const f32| unsafe { at.add(offset) };
+        OutTile {
+            // SAFETY: as just said.
+            c: unsafe { self.c.add(offset) },
+            ldc: self.ldc,
+            cols: self.cols - offset,
+            bias: if self.bias.is_null() {
+                self.bias
+            } else {
+                shift(self.bias)
+            },
+            addend: if self.addend.is_null() {
+                self.addend
+            } else {
+                shift(self.addend)
+            },
+            ld_addend: self.ld_addend,
+        }
+    }
+}
+
 /// Lane masks for the two 16-column halves of a tile with `cols` valid columns.
 fn column_masks(cols: usize) -> [__mmask16; 2] {
     let lanes = |n: usize| {
@@ -35,12 +63,12 @@ fn column_masks(cols: usize) -> [__mmask16; 2] {
     [lanes(cols), lanes(cols.saturating_sub(16))]
 }
 
-/// Starts fetching the output tile into L1 so the epilogue's loads do not wait on memory.
+/// Starts fetching the output tile into L1 so the epilogue's loads do not wait on memory
+/// (SSE only: the AVX-512 and AVX2 kernels share it).
 ///
 /// # Safety
 /// `out.addend`, when not null, addresses ROWS rows (stride `out.ld_addend`) of `out.cols`
 /// readable f32s, as [`store`] requires.
-#[target_feature(enable = "avx512f")]
 #[inline]
 pub(super) unsafe fn prefetch<const ROWS: usize>(out: &OutTile) {
     if !out.addend.is_null() {
