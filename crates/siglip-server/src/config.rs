@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use siglip::tokenizer::TextLowercase;
-use siglip_kernels::Dtype;
+use siglip_kernels::{Dtype, IsaRequest};
 
 use crate::connections::ConnectionsConfig;
 use crate::engine::EngineConfig;
@@ -36,6 +36,10 @@ pub struct ServeConfig {
     /// What the matrix products multiply in: `f32`, or `bf16` (CPU with AVX512-BF16).
     #[serde(deserialize_with = "from_name")]
     pub dtype: Dtype,
+    /// The CPU kernels' instruction-set level: `auto` (the best this CPU has), or `avx512`,
+    /// `avx2` or `generic` (candle's products), at most what the CPU has.
+    #[serde(deserialize_with = "from_name")]
+    pub cpu_isa: IsaRequest,
     /// Accepted `Authorization: Bearer` keys; empty means no authentication.
     pub api_keys: Vec<String>,
     /// A file of keys, one per line, added to `api_keys` (a mounted Secret).
@@ -204,6 +208,7 @@ impl Default for ServeConfig {
             port: 8080,
             device: "cpu".into(),
             dtype: Dtype::F32,
+            cpu_isa: IsaRequest::Auto,
             api_keys: Vec::new(),
             api_keys_file: None,
             trusted_proxies: Vec::new(),
@@ -310,6 +315,10 @@ pub struct ServeArgs {
     /// What the matrix products multiply in.
     #[arg(long, env = "SIGLIP_DTYPE")]
     pub dtype: Option<Dtype>,
+    /// The CPU kernels' instruction set: `auto`, or a level at most the CPU's: `avx512`,
+    /// `avx2`, `generic`.
+    #[arg(long, env = "SIGLIP_CPU_ISA")]
+    pub cpu_isa: Option<IsaRequest>,
     /// Lowercase prompts: `auto` (the checkpoint's `do_lower_case`), `true` or `false`.
     #[arg(long, env = "SIGLIP_TEXT_LOWERCASE")]
     pub text_lowercase: Option<TextLowercase>,
@@ -454,6 +463,7 @@ impl ServeConfig {
         set(&mut self.port, &args.port);
         set(&mut self.device, &args.device);
         set(&mut self.dtype, &args.dtype);
+        set(&mut self.cpu_isa, &args.cpu_isa);
         set(&mut self.text_lowercase, &args.text_lowercase);
         if args.max_num_patches.is_some() {
             self.max_num_patches = args.max_num_patches;

@@ -95,15 +95,11 @@ struct ClassifyArgs {
 }
 
 fn main() {
-    // For comparison and troubleshooting: candle's products instead of ours, everywhere.
-    if std::env::var("SIGLIP_CPU_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
-        siglip_kernels::switch_off();
-    }
     let result = match Cli::parse().command {
         Command::Serve(args) => run_serve(args),
         Command::Classify(args) => {
             init_logging(LogFormat::Text, "warn");
-            run_classify(args)
+            cpu_isa_from_env().and_then(|()| run_classify(args))
         }
     };
     if let Err(error) = result {
@@ -135,6 +131,15 @@ fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     // A model still loading on the blocking pool must not hold the exit back.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     result
+}
+
+/// `classify`'s instruction-set cap: `SIGLIP_CPU_ISA`, as `serve` reads it (without a flag).
+fn cpu_isa_from_env() -> anyhow::Result<()> {
+    if let Ok(text) = std::env::var("SIGLIP_CPU_ISA") {
+        let request = text.parse().map_err(anyhow::Error::msg)?;
+        siglip_kernels::isa::request(request).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
 }
 
 /// The same path as the server's: the library's checkpoint, prompts and scores.

@@ -1,11 +1,13 @@
 //! Prometheus metrics: requests by route and status, latency histograms (queue, inference,
-//! total), batch sizes, queue depth and label-cache hits, rendered for `GET /metrics`.
+//! total), batch sizes, queue depth and label-cache hits, and the CPU kernels' instruction
+//! set, rendered for `GET /metrics`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 /// `route` and `status` of a finished request.
@@ -108,6 +110,15 @@ impl Default for Metrics {
             "label_cache_misses",
             "Prompts not in the label cache",
             label_cache_misses.clone(),
+        );
+        // Read when the server starts, after `cpu_isa` was applied.
+        registry.register(
+            "cpu_isa",
+            "Instruction set of the CPU kernels in use (auto picks the best the CPU has)",
+            Info::new(vec![(
+                "isa".to_string(),
+                siglip_kernels::isa::active().to_string(),
+            )]),
         );
         Self {
             registry,

@@ -116,6 +116,14 @@ pub async fn shutdown_signal(state: Arc<AppState>) {
 /// Binds, serves, loads the models in the background (one after another), and shuts down
 /// gracefully. Every model's files are resolved before binding, so a missing one fails at once.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    // Before any weights are packed: they keep the microkernels of the level they were packed at.
+    let cpu_isa = siglip_kernels::isa::request(config.cpu_isa).map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        %cpu_isa,
+        requested = %config.cpu_isa,
+        bf16_products = siglip_kernels::cpu_supports(siglip_kernels::Dtype::Bf16),
+        "CPU kernels"
+    );
     let models = config.served_models();
     let mut files = Vec::with_capacity(models.len());
     for model in &models {
@@ -125,6 +133,10 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let device = siglip::checkpoint::parse_device(&config.device)?;
+    for model in &models {
+        siglip::model::check_dtype(model.dtype, &device)
+            .with_context(|| format!("model {}", model.served_model_name))?;
+    }
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", config.host, config.port))?;

@@ -62,13 +62,33 @@ fn printed_logits(response: &serde_json::Value, index: usize, labels: &[String])
         .collect()
 }
 
-/// Both product paths: our CPU kernels (where this CPU has them) and candle's, which CUDA
-/// and CPUs without AVX-512 use (`SIGLIP_CPU_KERNELS=off` forces it here).
+/// Every product path this CPU has: our AVX-512 and AVX2 kernels, and candle's, which CUDA
+/// and CPUs with neither use (`SIGLIP_CPU_ISA` forces each level here).
 #[test]
 fn classify_prints_transformers_scores() {
-    for env in [[].as_slice(), &[("SIGLIP_CPU_KERNELS", "off")]] {
-        classify_matches_transformers(env);
+    let detected = siglip_kernels::isa::detected();
+    for level in siglip_kernels::CpuIsa::ALL
+        .into_iter()
+        .filter(|l| *l <= detected)
+    {
+        classify_matches_transformers(&[("SIGLIP_CPU_ISA", level.as_str())]);
     }
+}
+
+#[test]
+fn an_unknown_cpu_isa_stops_classify_with_the_choices() {
+    let output = classify_with_env(
+        "tiny-p16",
+        &["cat"],
+        &["images/chelsea.png".to_string()],
+        &[("SIGLIP_CPU_ISA", "sse9")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("expected auto, avx512, avx2 or generic"),
+        "{stderr}"
+    );
 }
 
 fn classify_matches_transformers(env: &[(&str, &str)]) {

@@ -35,6 +35,30 @@ pub struct SiglipModel {
     device: Device,
 }
 
+/// Whether products in `dtype` can run on `device`: bf16 needs the CPU and its AVX-512 kernels
+/// with AVX512-BF16. Checked when a model loads, and by the server before it listens.
+pub fn check_dtype(dtype: Dtype, device: &Device) -> crate::error::Result<()> {
+    if dtype == Dtype::Bf16 {
+        crate::error::ensure!(
+            device.is_cpu(),
+            "dtype bf16 is implemented for the CPU only; use f32 on CUDA"
+        );
+        crate::error::ensure!(
+            siglip_kernels::cpu_supports(Dtype::Bf16),
+            "dtype bf16 needs the AVX-512 kernels and AVX512-BF16: this CPU has {} \
+             (bf16 products: {}) and the kernels run at cpu_isa {}; use f32",
+            siglip_kernels::isa::detected(),
+            if siglip_kernels::isa::has_bf16_products() {
+                "yes"
+            } else {
+                "no"
+            },
+            siglip_kernels::isa::active()
+        );
+    }
+    Ok(())
+}
+
 impl SiglipModel {
     /// Loads weights from one or more safetensors files (shards are merged), as f32; the
     /// matrix products multiply in `dtype`.
@@ -44,17 +68,7 @@ impl SiglipModel {
         device: &Device,
         dtype: Dtype,
     ) -> crate::error::Result<Self> {
-        if dtype == Dtype::Bf16 {
-            crate::error::ensure!(
-                device.is_cpu(),
-                "dtype bf16 is implemented for the CPU only; use f32 on CUDA"
-            );
-            crate::error::ensure!(
-                siglip_kernels::cpu_supports(Dtype::Bf16),
-                "dtype bf16 needs the CPU kernels with AVX512-BF16 (this CPU lacks it, or \
-                 the CPU kernels are switched off); use f32"
-            );
-        }
+        check_dtype(dtype, device)?;
         let files = weights::SafetensorsFiles::open(weights)?;
         let vb = VarBuilder::from_backend(Box::new(files), DType::F32, device.clone());
         Self::new(config, dtype, vb).context("the weights do not match config.json")

@@ -1,0 +1,103 @@
+//! `--cpu-isa` (`SIGLIP_CPU_ISA`, config `cpu_isa`): the server runs at every level this CPU
+//! has with transformers' logits, names the level in `/metrics`, and refuses a level it does
+//! not know, or bf16 below the AVX-512 level, before it listens.
+
+mod common;
+
+use common::logit_of;
+use common::server::Server;
+use serde_json::json;
+use siglip_kernels::{isa, CpuIsa};
+
+#[tokio::test]
+async fn every_level_this_cpu_has_serves_transformers_logits_and_says_which() {
+    let outputs = common::reference_json("outputs.json");
+    let case = &outputs[0];
+    assert_eq!(case["model"], "tiny-p16");
+    let labels: Vec<&str> = case["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let image = case["images"][0].as_str().unwrap();
+    let expected = common::float_rows(&case["logits_per_image"])[0].clone();
+    let client = reqwest::Client::new();
+    for level in CpuIsa::ALL.into_iter().filter(|l| *l <= isa::detected()) {
+        let server = Server::start("tiny-p16", &["--cpu-isa", level.as_str()], None);
+        let body = json!({
+            "image": common::data_url(&format!("images/{image}")),
+            "labels": labels,
+        });
+        let response = client
+            .post(server.url("/v1/classify"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{level}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        for (label, want) in labels.iter().zip(&expected) {
+            let got = logit_of(&answer["data"][0], label);
+            assert!(
+                (got - want).abs() <= 1e-4,
+                "{level} {label}: {got} vs {want}"
+            );
+        }
+        let metrics = client
+            .get(server.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let gauge = format!("siglip_cpu_isa_info{{isa=\"{level}\"}} 1");
+        assert!(metrics.contains(&gauge), "{gauge} missing:\n{metrics}");
+    }
+}
+
+#[test]
+fn an_unknown_level_stops_the_start_with_the_choices() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siglip-server"))
+        .args(["serve", "--port", "0", "--model"])
+        .arg(common::fixture("models/tiny-p16"))
+        .env("SIGLIP_CPU_ISA", "sse9")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("expected auto, avx512, avx2 or generic"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "it listened first");
+}
+
+#[test]
+fn bf16_below_the_avx512_level_stops_the_start_and_says_why() {
+    if isa::detected() < CpuIsa::Avx2 {
+        return;
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siglip-server"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--cpu-isa",
+            "avx2",
+            "--dtype",
+            "bf16",
+            "--model",
+        ])
+        .arg(common::fixture("models/tiny-p16"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("kernels run at cpu_isa avx2; use f32"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty(), "it listened first");
+}
