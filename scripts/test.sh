@@ -6,6 +6,21 @@ cargo fmt --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The kernels and the tiny models' parity again at each lower instruction-set level this CPU has
+# (SIGLIP_CPU_ISA caps the kernels; the runs above used the best). The server and classify tests
+# go through every level themselves (tests/cpu_isa.rs, tests/cli.rs).
+flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true) "
+lower_levels=generic
+if [[ $flags == *" avx512f "* && $flags == *" avx512bw "* && $flags == *" avx2 "* ]]; then
+    lower_levels="generic avx2"
+fi
+for level in $lower_levels; do
+    SIGLIP_CPU_ISA=$level cargo test -p siglip-kernels
+    SIGLIP_CPU_ISA=$level cargo test -p siglip --test model_parity --test siglip2_parity \
+        --test long_texts
+done
+# The workspace builds for aarch64 (cargo check; there is no ARM machine to run it on).
+bash scripts/aarch64-check.sh
 # The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.
 cargo test -p siglip --no-default-features --test jpeg_parity --test preprocess_parity \
     --test naflex_preprocess_parity

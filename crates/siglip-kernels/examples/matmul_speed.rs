@@ -111,6 +111,7 @@ fn baseline<'a>(
 }
 
 /// Register-only FMA throughput of one thread (f32 GFLOP/s): the ceiling for the f32 kernels.
+#[cfg(target_arch = "x86_64")]
 fn fma_peak_one_thread() -> f64 {
     #[target_feature(enable = "avx512f")]
     fn spin(iters: usize) -> f32 {
@@ -132,6 +133,7 @@ fn fma_peak_one_thread() -> f64 {
 }
 
 /// FMA throughput with `threads` threads running `fma_peak_one_thread` at once.
+#[cfg(target_arch = "x86_64")]
 fn fma_peak(threads: usize) -> f64 {
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(fma_peak_one_thread)).collect();
@@ -140,6 +142,8 @@ fn fma_peak(threads: usize) -> f64 {
 }
 
 fn main() {
+    println!("cpu_isa={}", siglip_kernels::isa::active());
+    #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx512f") {
         println!("register-only zmm FMA peak (f32; bf16 dot is 2x): 1 thread {:.0} GFLOP/s, 2 threads {:.0} GFLOP/s", fma_peak(1), fma_peak(2));
     }
