@@ -18,6 +18,12 @@ $SIGLIP_BIGMODELS, else target/bigmodels in the repository; the ONNX exports (--
     .venv-compare/bin/python scripts/compare_runtimes.py --model target/bigmodels/siglip-so400m-384-random \\
         --runtimes transformers-fp32,siglip-server-fp32 --batch 1 --rounds 3 --passes 3 --out so400m.json
 
+    # The same with every runtime capped at AVX2 + FMA (a CPU without AVX-512): OpenVINO and torch's
+    # oneDNN by ONEDNN_MAX_CPU_ISA, torch by ATEN_CPU_CAPABILITY, MKL by MKL_ENABLE_INSTRUCTIONS, ours
+    # by SIGLIP_CPU_ISA
+    .venv-compare/bin/python scripts/compare_runtimes.py --isa avx2 --batch 1 8 --markdown \\
+        --runtimes transformers-fp32,onnxruntime-fp32,openvino-fp32,siglip-server-fp32
+
     # Quick check of every code path on the tiny fixture model
     .venv-compare/bin/python scripts/compare_runtimes.py --model tests/fixtures/models/tiny-p16 \\
         --rounds 1 --passes 1 --markdown
@@ -80,6 +86,14 @@ import tempfile
 import time
 import warnings
 
+# --isa avx2 caps every runtime at AVX2 + FMA, as a CPU without AVX-512 would run them: oneDNN (OpenVINO,
+# torch's oneDNN ops), torch's own kernels, MKL, and siglip-server's kernels. Set before torch is imported.
+ISA_CAPS = {
+    "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+             "SIGLIP_CPU_ISA": "avx2"},
+}
+if "--isa" in sys.argv[:-1]:
+    os.environ.update(ISA_CAPS.get(sys.argv[sys.argv.index("--isa") + 1], {}))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -173,8 +187,15 @@ def machine():
                              text=True, timeout=10).stdout.strip() or None
     except Exception:
         pass
-    return {"cpu": cpu, "cpu_flags": flags, "cores": os.cpu_count(), "loadavg": os.getloadavg(), "git": git,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    family = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            family = next((line.split(":", 1)[1].strip() for line in f if line.startswith("cpu family")), None)
+    except OSError:
+        pass
+    caps = {name: os.environ[name] for cap in ISA_CAPS.values() for name in cap if name in os.environ}
+    return {"cpu": cpu, "cpu_family": family, "cpu_flags": flags, "isa_caps": caps, "cores": os.cpu_count(),
+            "loadavg": os.getloadavg(), "git": git, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def image_tower_flops(vc):
@@ -528,6 +549,7 @@ def compare_towers(args):
                         secs = [out["median_s"]] * max(1, len(secs))
                     row["seconds"].extend(secs)
                     row["dtype_reported"] = out.get("dtype")
+                    row["cpu_isa_reported"] = out.get("cpu_isa")
                 secs = row["seconds"][-args.rounds:] if row["seconds"] else []
                 log(f"batch {batch} pass {p} {name}: " + " ".join(f"{s:.4g}" for s in secs) + " s")
 
@@ -564,7 +586,8 @@ def fmt(x, spec):
 def tower_markdown(res):
     lines = [f"Model {res['model']}, {res['threads']} threads, image tower {res['gflop_per_image']:.4g} GFLOP/image; "
              f"{res['passes']} passes x {res['rounds_per_turn']} rounds per runtime; "
-             f"{res['machine']['cpu']}; load average {res['machine']['loadavg'][0]:.2f} -> "
+             f"{res['machine']['cpu']} (cpu family {res['machine'].get('cpu_family')}); "
+             f"ISA caps {res['machine'].get('isa_caps') or 'none'}; load average {res['machine']['loadavg'][0]:.2f} -> "
              f"{res['machine']['loadavg_end'][0]:.2f}", "",
              f"| runtime | batch | images/s | vs {BASELINE} | GFLOP/s | fidelity vs transformers-fp32 |",
              "|---|---:|---:|---:|---:|---|"]
@@ -580,6 +603,8 @@ def tower_markdown(res):
                 name += " (dtype not reported)"
             elif reported.replace("fp32", "f32") != wanted:
                 name += f" (ran as {reported}!)"
+            if row.get("cpu_isa_reported"):
+                name += f" [{row['cpu_isa_reported']}]"
         lines.append(f"| {name} | {row['batch']} | {fmt(row['images_per_s'], '.3f')} | "
                      f"{fmt(row['vs_' + BASELINE], '.2f')}x | {fmt(row['gflop_per_s'], '.1f')} | {fidelity_cell(row)} |")
     return "\n".join(lines)
@@ -792,6 +817,8 @@ def main():
     ap.add_argument("--passes", type=int, default=3, help="passes over all runtimes, order rotated each pass")
     ap.add_argument("--warmup", type=int, default=1, help="untimed calls at the start of every turn")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--isa", choices=["auto", *ISA_CAPS], default="auto",
+                    help="cap every runtime's instruction set (read before torch is imported)")
     ap.add_argument("--runtimes", help="comma-separated subset of: " + ",".join(RUNTIMES))
     ap.add_argument("--out", help="write the full results (every round) as JSON here")
     ap.add_argument("--markdown", action="store_true", help="print a markdown table instead of JSON")

@@ -134,8 +134,9 @@ fn main() -> anyhow::Result<()> {
     seconds.sort_by(f64::total_cmp);
     let median = seconds[seconds.len() / 2];
     println!(
-        "{{\"runtime\":\"siglip-server\",\"dtype\":\"{}\",\"tower\":\"{}\",\"batch\":{},\"median_s\":{:.5},\"items_per_s\":{:.4},\"rounds\":{:?}}}",
+        "{{\"runtime\":\"siglip-server\",\"dtype\":\"{}\",\"cpu_isa\":\"{}\",\"tower\":\"{}\",\"batch\":{},\"median_s\":{:.5},\"items_per_s\":{:.4},\"rounds\":{:?}}}",
         args.dtype,
+        siglip_kernels::isa::active(),
         args.tower,
         args.batch,
         median,
