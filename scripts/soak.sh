@@ -8,6 +8,10 @@
 #
 # Writes OUT_DIR/soak.jsonl and OUT_DIR/soak.png (the plot needs matplotlib:
 # scripts/requirements-plot.txt). Loopback only.
+#
+# INTERVAL=SECONDS sets the lines' interval (30). STALL_AT=S STALL_FOR=D freezes the server
+# (SIGSTOP) for D seconds, S seconds into the soak, while the load goes on: a host hiccup, whose
+# backlog shows what resident memory does after a burst.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:?MODEL_DIR}
@@ -29,8 +33,12 @@ done
 capacity=$(target/release/examples/loadgen --url "http://127.0.0.1:$port" --clients 2 --seconds 30 |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["images_per_s"])')
 rate=$(python3 -c "print(round(0.8 * $capacity, 3))")
+if [ -n "${STALL_AT:-}" ]; then
+    (sleep "$STALL_AT" && kill -STOP $server && echo "stalled at ${STALL_AT} s" >&2 &&
+        sleep "${STALL_FOR:-3}" && kill -CONT $server && echo "resumed" >&2) &
+fi
 echo "capacity $capacity images/s; soaking at $rate requests/s (10% bad) for $duration s" >&2
 target/release/examples/soak --url "http://127.0.0.1:$port" --pid "$server" --rate "$rate" \
-    --seconds "$duration" --bad-share 0.1 --interval 30 | tee "$out/soak.jsonl"
+    --seconds "$duration" --bad-share 0.1 --interval "${INTERVAL:-30}" | tee "$out/soak.jsonl"
 "${PLOT_PYTHON:-python3}" scripts/plot_soak.py "$out/soak.jsonl" "$out/soak.png" \
     --title "siglip-server soak: $(basename "$model") $dtype, $rate req/s (80% of $capacity), 10% bad"

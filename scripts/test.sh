@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --check
+# Every shell script parses (the hand-run ones, soak.sh, bench_server.sh, container-check.sh, too).
+for script in scripts/*.sh .ci/run; do bash -n "$script"; done
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
 cargo test --workspace --doc
