@@ -13,7 +13,7 @@ cargo test --workspace --doc
 # go through every level themselves (tests/cpu_isa.rs, tests/cli.rs).
 flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true) "
 lower_levels=generic
-if [[ $flags == *" avx512f "* && $flags == *" avx512bw "* && $flags == *" avx2 "* ]]; then
+if [[ $flags == *" avx512f "* && $flags == *" avx512bw "* && $flags == *" avx2 "* && $flags == *" fma "* ]]; then
     lower_levels="generic avx2"
 fi
 for level in $lower_levels; do

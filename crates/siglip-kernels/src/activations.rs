@@ -77,12 +77,13 @@ fn dispatch<Op: WithSimd>(op: Op) -> Op::Output {
                     return Simd::vectorize(simd, op);
                 }
             }
-            CpuIsa::Avx2 => {
-                if let Some(simd) = pulp::x86::V3::try_new() {
-                    return Simd::vectorize(simd, op);
-                }
+            CpuIsa::Avx2 | CpuIsa::Generic => {}
+        }
+        // pulp's v3 also wants bmi, lzcnt, f16c and movbe, which every AVX2 CPU has.
+        if crate::isa::active() >= CpuIsa::Avx2 {
+            if let Some(simd) = pulp::x86::V3::try_new() {
+                return Simd::vectorize(simd, op);
             }
-            CpuIsa::Generic => {}
         }
         Simd::vectorize(pulp::Scalar::new(), op)
     }

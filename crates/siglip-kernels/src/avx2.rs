@@ -64,25 +64,14 @@ unsafe fn kernel<const ROWS: usize>(lhs: &LhsRows, panel: *const f32, kc: usize,
     unsafe { store(&acc, out) }
 }
 
-/// Lane masks (all bits set in a valid lane) for the two 8-column halves of a tile with
-/// `cols` valid columns.
-///
-/// # Safety
-/// The CPU supports avx2.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn column_masks(cols: usize) -> [__m256i; 2] {
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    let valid = |n: usize| _mm256_cmpgt_epi32(_mm256_set1_epi32(n.min(8) as i32), lane);
-    [valid(cols), valid(cols.saturating_sub(8))]
-}
-
 /// Writes the accumulators `acc` (row r, half h = columns 8h..8h+8) to `out`, adding the
 /// bias and the addend as [`super::tile::store`] does.
 ///
-/// Only the `out.cols` valid columns of a row are read or written; in a tile of at most 8
-/// columns the second half's address may lie past the buffer, so it is computed with
-/// `wrapping_add` and used only under an all-zero mask.
+/// Only the `out.cols` valid columns of a row are read or written. A full tile is stored with
+/// whole vectors; a narrower one (the last columns of an output) goes through a 16-float buffer
+/// on the stack, so nothing past the valid columns is touched: AMD leaves it to the
+/// implementation whether masked-out lanes of `vmaskmovps` may fault, and its masked stores
+/// are slow.
 ///
 /// # Safety
 /// The CPU supports avx2; `out.cols` is 1..=16; `out.c` addresses ROWS rows (stride `out.ldc`)
@@ -93,46 +82,49 @@ unsafe fn column_masks(cols: usize) -> [__m256i; 2] {
 #[inline]
 unsafe fn store<const ROWS: usize>(acc: &[[__m256; 2]; ROWS], out: &OutTile) {
     debug_assert!(out.cols >= 1 && out.cols <= HALF);
-    let full = out.cols == HALF;
-    // SAFETY: the CPU has avx2 (this function's contract).
-    let masks = unsafe { column_masks(out.cols) };
+    let cols = out.cols;
+    // The valid columns of a bias or an addend row, zero past them.
+    let padded = |src: *const f32| {
+        let mut row = [0f32; HALF];
+        // SAFETY: `src` holds `cols` readable values (this function's contract).
+        unsafe { std::ptr::copy_nonoverlapping(src, row.as_mut_ptr(), cols) };
+        row
+    };
     let bias = if out.bias.is_null() {
-        [_mm256_setzero_ps(); 2]
+        [0f32; HALF]
     } else {
-        // SAFETY: `bias` holds `cols` readable values and each load is masked to those of its
-        // half (masked-out lanes are not accessed, and do not fault). `bias + 8` is past them
-        // when cols <= 8, hence `wrapping_add`; its mask is then zero.
-        unsafe {
-            [
-                _mm256_maskload_ps(out.bias, masks[0]),
-                _mm256_maskload_ps(out.bias.wrapping_add(8), masks[1]),
-            ]
-        }
+        padded(out.bias)
+    };
+    // SAFETY: `bias` is a local array of 16.
+    let bias = unsafe {
+        [
+            _mm256_loadu_ps(bias.as_ptr()),
+            _mm256_loadu_ps(bias.as_ptr().add(8)),
+        ]
     };
     for (r, row) in acc.iter().enumerate() {
-        for (h, &v) in row.iter().enumerate() {
-            // SAFETY: row r < ROWS starts inside the tile, so the `add` to it stays in the
-            // allocation; its half h may not when cols <= 8, hence `wrapping_add`. Whole-
-            // vector accesses happen only when cols == 16, where both halves are in the
-            // tile; otherwise they are masked to the row's valid columns of half h.
-            unsafe {
-                let dst = out.c.add(r * out.ldc).wrapping_add(8 * h);
-                let mut sum = _mm256_add_ps(v, bias[h]);
-                if !out.addend.is_null() {
-                    let src = out.addend.add(r * out.ld_addend).wrapping_add(8 * h);
-                    let held = if full {
-                        _mm256_loadu_ps(src)
-                    } else {
-                        _mm256_maskload_ps(src, masks[h])
-                    };
-                    sum = _mm256_add_ps(sum, held);
+        // SAFETY: row r < ROWS of the tile (this function's contract); the addend row is
+        // read before the output row is written, which matters where they are the same.
+        unsafe {
+            let dst = out.c.add(r * out.ldc);
+            let held = (!out.addend.is_null()).then(|| out.addend.add(r * out.ld_addend));
+            if cols == HALF {
+                for (h, &v) in row.iter().enumerate() {
+                    let mut sum = _mm256_add_ps(v, bias[h]);
+                    if let Some(src) = held {
+                        sum = _mm256_add_ps(sum, _mm256_loadu_ps(src.add(8 * h)));
+                    }
+                    _mm256_storeu_ps(dst.add(8 * h), sum);
                 }
-                if full {
-                    _mm256_storeu_ps(dst, sum);
-                } else {
-                    _mm256_maskstore_ps(dst, masks[h], sum);
-                }
+                continue;
             }
+            let mut line = held.map_or([0f32; HALF], padded);
+            for (h, &v) in row.iter().enumerate() {
+                let at = line.as_mut_ptr().add(8 * h);
+                let sum = _mm256_add_ps(_mm256_add_ps(v, bias[h]), _mm256_loadu_ps(at));
+                _mm256_storeu_ps(at, sum);
+            }
+            std::ptr::copy_nonoverlapping(line.as_ptr(), dst, cols);
         }
     }
 }

@@ -2,8 +2,8 @@
 //! for (`SIGLIP_CPU_ISA`, the server's `cpu_isa`), so that every path can be tested and
 //! measured on one machine, as `ONEDNN_MAX_CPU_ISA` does for oneDNN.
 //!
-//! - `avx512`: the AVX-512 microkernels (avx512f + avx512bw; bf16 products also need
-//!   avx512bf16).
+//! - `avx512`: the AVX-512 microkernels (avx512f + avx512bw, and AVX2 + FMA below them; bf16
+//!   products also need avx512bf16).
 //! - `avx2`: the AVX2 + FMA microkernels, f32 only.
 //! - `generic`: none of ours; the products and attention stay on candle's path, and the
 //!   element-wise kernels are compiled for baseline x86-64 (SSE2) or the target's default.
@@ -83,13 +83,18 @@ impl std::fmt::Display for IsaRequest {
 pub fn detected() -> CpuIsa {
     #[cfg(target_arch = "x86_64")]
     {
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
-            return CpuIsa::Avx512;
+        // Each level includes the ones below it: a CPU with AVX-512 but no FMA (none is
+        // known, but a VM's CPUID may say anything) stays at generic.
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return CpuIsa::Generic;
         }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return CpuIsa::Avx2;
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+            CpuIsa::Avx512
+        } else {
+            CpuIsa::Avx2
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
     CpuIsa::Generic
 }
 
@@ -146,9 +151,12 @@ pub fn active() -> CpuIsa {
                 .transpose()
                 .and_then(|request| resolve(request.unwrap_or_default()));
             let level = from_env.unwrap_or_else(|error| panic!("SIGLIP_CPU_ISA: {error}"));
-            // A concurrent first read resolves the same value.
-            ACTIVE.store(level as u8 + 1, Ordering::Relaxed);
-            level
+            // A `request` made meanwhile wins; a concurrent first read resolves the same value.
+            match ACTIVE.compare_exchange(0, level as u8 + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => level,
+                Err(stored) => CpuIsa::ALL[usize::from(stored) - 1],
+            }
         }
         stored => CpuIsa::ALL[usize::from(stored) - 1],
     }

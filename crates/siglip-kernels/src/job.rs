@@ -218,28 +218,17 @@ impl Job<'_> {
                     for q in s.panels {
                         let panel = w[q * panel_len + s.pc * NR..].as_ptr();
                         let out = self.out_tile(s.i0, q, s.pc);
-                        if isa == CpuIsa::Avx512 {
+                        match isa {
                             // SAFETY: the CPU has avx512f (the level was active when packing);
                             // the panel has kc rows of NR from pc; lhs holds `rows` rows of
                             // kc; the out tile is in bounds.
-                            unsafe { f32::KERNELS[s.rows - 1](&lhs, panel, s.kc, &out) };
-                            continue;
-                        }
-                        let kernel = avx2::KERNELS[s.rows - 1];
-                        // SAFETY: the CPU has avx2 and fma (the level was active when
-                        // packing); each half panel has kc rows of NR from pc, 16 read from
-                        // each; lhs as above; each half tile is the out tile's first 16
-                        // columns or those after, only where it has them.
-                        unsafe {
-                            let first = OutTile {
-                                cols: out.cols.min(avx2::HALF),
-                                ..out
-                            };
-                            kernel(&lhs, panel, s.kc, &first);
-                            if out.cols > avx2::HALF {
-                                let second = out.columns_after(avx2::HALF);
-                                kernel(&lhs, panel.add(avx2::HALF), s.kc, &second);
-                            }
+                            CpuIsa::Avx512 => unsafe {
+                                f32::KERNELS[s.rows - 1](&lhs, panel, s.kc, &out)
+                            },
+                            // SAFETY: as `half_panels` requires (the level was active when
+                            // packing, so the CPU has avx2 and fma; rows ≤ 6 at that level).
+                            CpuIsa::Avx2 => unsafe { half_panels(&lhs, panel, s.kc, s.rows, &out) },
+                            CpuIsa::Generic => unreachable!("nothing is packed at generic"),
                         }
                     }
                 });
@@ -252,7 +241,7 @@ impl Job<'_> {
         let ld = padded_stride(k, 32);
         // One normalised row at a time, when a LayerNorm comes first.
         let mut normed = vec![0f32; if lhs.norm.is_some() { k } else { 0 }];
-        let rows_per_block = row_block(CpuIsa::Avx512);
+        let rows_per_block = row_block(self.rhs.isa);
         with_row_block(
             &ROW_BLOCK_BF16,
             rows.len().min(rows_per_block) * ld,
@@ -318,6 +307,39 @@ impl Job<'_> {
                 unsafe { kernel(&lhs, panel, pairs, &self.out_tile(s.i0, q, s.pc)) };
             }
         });
+    }
+}
+
+/// The AVX2 microkernel over one packed panel: its first 16 columns, then the rest where the
+/// output has them.
+///
+/// # Safety
+/// The CPU has avx2 and fma; `panel` has kc rows of NR from the strip's k offset; `lhs` holds
+/// `rows` (≤ 6) rows of kc; `out` is in bounds.
+unsafe fn half_panels(
+    lhs: &f32::LhsRows,
+    panel: *const f32,
+    kc: usize,
+    rows: usize,
+    out: &OutTile,
+) {
+    let kernel = avx2::KERNELS[rows - 1];
+    let first = OutTile {
+        cols: out.cols.min(avx2::HALF),
+        ..*out
+    };
+    // SAFETY: each half panel has kc rows of NR, 16 read from each (the second starts 16 in);
+    // each half tile is the out tile's first 16 columns or those after, only where it has them.
+    unsafe {
+        kernel(lhs, panel, kc, &first);
+        if out.cols > avx2::HALF {
+            kernel(
+                lhs,
+                panel.add(avx2::HALF),
+                kc,
+                &out.columns_after(avx2::HALF),
+            );
+        }
     }
 }
 

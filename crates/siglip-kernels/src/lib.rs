@@ -17,7 +17,8 @@
 //!   Each row block of x is first copied (f32) or rounded (bf16) once into a per-thread
 //!   buffer whose row stride is padded by a cache line, so a strip's rows do not collide in
 //!   L1 sets (k = 3072 f32 is 12 KiB).
-//! * Threads split the rows of x (in MR-row strips) or, for few rows, the W panels ([`job`]).
+//! * Threads split the rows of x (in strips of the tile's height) or, for few rows, the W
+//!   panels ([`job`]).
 //!
 //! On CPUs with AVX2 and FMA but no AVX-512 ([`CpuIsa::Avx2`]), f32 products run a 6×16
 //! microkernel over the same panels, half a panel per call ([`avx2`]), in strips of 6 rows.
@@ -162,7 +163,8 @@ impl PackedRhs {
         col_stride: usize,
         dtype: Dtype,
     ) -> Option<Self> {
-        if !cpu_supports(dtype) {
+        let isa = isa::active();
+        if !supports(isa, dtype) {
             return None;
         }
         assert!(col_stride > 0 || k <= 1, "col_stride 0 with k > 1");
@@ -181,12 +183,7 @@ impl PackedRhs {
             Dtype::F32 => Panels::F32(pack::pack_f32(view, n, k)),
             Dtype::Bf16 => Panels::Bf16(pack::pack_bf16(view, n, k)),
         };
-        Some(Self {
-            panels,
-            n,
-            k,
-            isa: isa::active(),
-        })
+        Some(Self { panels, n, k, isa })
     }
 
     /// Output columns (rows of W).
@@ -211,9 +208,14 @@ impl PackedRhs {
 /// Whether the `dtype` kernels run here, at the active level ([`isa::active`]): f32 at
 /// AVX2 and above, bf16 at AVX-512 on a CPU with avx512bf16.
 pub fn cpu_supports(dtype: Dtype) -> bool {
+    supports(isa::active(), dtype)
+}
+
+/// Whether the `dtype` kernels run at level `isa` on this CPU.
+fn supports(isa: CpuIsa, dtype: Dtype) -> bool {
     match dtype {
-        Dtype::F32 => isa::active() >= CpuIsa::Avx2,
-        Dtype::Bf16 => isa::active() == CpuIsa::Avx512 && isa::has_bf16_products(),
+        Dtype::F32 => isa >= CpuIsa::Avx2,
+        Dtype::Bf16 => isa == CpuIsa::Avx512 && isa::has_bf16_products(),
     }
 }
 

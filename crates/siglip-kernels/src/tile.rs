@@ -1,6 +1,6 @@
-//! The output-tile epilogue shared by the f32 and bf16 microkernels: adds the bias on the
-//! first k block, and the previous partial sums on later ones (or a residual on the first),
-//! and stores with column masks.
+//! Where a microkernel writes ([`OutTile`], shared by every level), and the AVX-512 kernels'
+//! (f32 and bf16) output-tile epilogue: adds the bias on the first k block, and the previous
+//! partial sums on later ones (or a residual on the first), and stores with column masks.
 
 use std::arch::x86_64::*;
 

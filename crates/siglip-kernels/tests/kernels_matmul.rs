@@ -232,9 +232,12 @@ fn edge_cases() -> Vec<Case> {
     let layouts = [Layout::RowMajor, Layout::Transposed, Layout::Strided];
     let mut cases = Vec::new();
     let mut v = 0usize;
-    for m in [1, 3, 14, 17, 29, 63, 65] {
+    // m: AVX-512 strips of 14 and AVX2 strips of 6 with every remainder, and 200 for more
+    // than one row block at either level. n: every tail of a 32-column panel and of its 16-
+    // column halves (AVX2), 20 and 29 the second half's partial tiles.
+    for m in [1, 3, 14, 17, 29, 63, 65, 200] {
         for k in [1, 2, 3, 17, 64, 257, 513, 769, 1030] {
-            for n in [1, 3, 17, 32, 33, 65, 129] {
+            for n in [1, 3, 17, 20, 29, 32, 33, 63, 65, 129] {
                 v += 1;
                 cases.push(Case {
                     m,

@@ -122,9 +122,9 @@ impl Activation {
     }
 }
 
-/// The tanh GELU a product of `dtype` runs on its finished output rows: AVX-512 ones
-/// (the products exist only where it is), bf16 products taking a cheaper one whose error
-/// (2^-14) their rounding to bf16 hides.
+/// The tanh GELU a product of `dtype` runs on its finished output rows: the kernels' own
+/// (AVX-512 or AVX2, the level the products run at), bf16 products taking a cheaper one whose
+/// error (2^-14) their rounding to bf16 hides.
 fn gelu_epilogue(dtype: Dtype) -> fn(&mut [f32]) {
     match dtype {
         #[cfg(target_arch = "x86_64")]
