@@ -5,7 +5,7 @@
 mod common;
 
 use common::logit_of;
-use common::server::Server;
+use common::server::{refused_start, Server};
 use serde_json::json;
 use siglip_kernels::{isa, CpuIsa};
 
@@ -44,14 +44,7 @@ async fn every_level_this_cpu_has_serves_transformers_logits_and_says_which() {
                 "{level} {label}: {got} vs {want}"
             );
         }
-        let metrics = client
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = server.metrics().await;
         let gauge = format!("siglip_cpu_isa_info{{isa=\"{level}\"}} 1");
         assert!(metrics.contains(&gauge), "{gauge} missing:\n{metrics}");
     }
@@ -59,19 +52,11 @@ async fn every_level_this_cpu_has_serves_transformers_logits_and_says_which() {
 
 #[test]
 fn an_unknown_level_stops_the_start_with_the_choices() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siglip-server"))
-        .args(["serve", "--port", "0", "--model"])
-        .arg(common::fixture("models/tiny-p16"))
-        .env("SIGLIP_CPU_ISA", "sse9")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = refused_start("tiny-p16", &[], &[("SIGLIP_CPU_ISA", "sse9")]);
     assert!(
         stderr.contains("expected auto, avx512, avx2 or generic"),
         "{stderr}"
     );
-    assert!(output.stdout.is_empty(), "it listened first");
 }
 
 #[test]
@@ -79,25 +64,9 @@ fn bf16_below_the_avx512_level_stops_the_start_and_says_why() {
     if isa::detected() < CpuIsa::Avx2 {
         return;
     }
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siglip-server"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--cpu-isa",
-            "avx2",
-            "--dtype",
-            "bf16",
-            "--model",
-        ])
-        .arg(common::fixture("models/tiny-p16"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+    let stderr = refused_start("tiny-p16", &["--cpu-isa", "avx2", "--dtype", "bf16"], &[]);
     assert!(
         stderr.contains("kernels run at cpu_isa avx2; use f32"),
         "{stderr}"
     );
-    assert!(output.stdout.is_empty(), "it listened first");
 }

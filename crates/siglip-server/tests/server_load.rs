@@ -110,14 +110,7 @@ async fn concurrent_clients_get_their_solo_answers() {
     }
     assert!(checked >= 48, "only {checked} valid answers compared");
     eprintln!("largest batched-vs-solo logit difference: {worst:e}");
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let (sum, count) = histogram(&metrics, "siglip_batch_size", "image");
     eprintln!("{checked} valid answers equal their solo answers; image batches: {count} holding {sum} images");
     assert!(

@@ -121,14 +121,7 @@ async fn each_model_answers_as_it_does_alone() {
         .await
         .unwrap();
     assert_eq!(ready["models"], json!(["p16", "p14"]));
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for model in ["p16", "p14"] {
         let label = format!("model=\"{model}\",tower=\"image\"");
         assert!(metrics.contains(&label), "no {label} in the metrics");
@@ -137,14 +130,8 @@ async fn each_model_answers_as_it_does_alone() {
 
 #[test]
 fn a_model_that_cannot_load_stops_the_start_with_its_name() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_siglip-server"))
-        .args(["serve", "--port", "0", "--model"])
-        .arg(common::fixture("models/tiny-p16"))
-        .args(["--model", "/no/such/model", "--served-model-name", "good"])
-        .args(["--served-model-name", "broken"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let error = String::from_utf8_lossy(&output.stderr);
+    let args = ["--model", "/no/such/model", "--served-model-name", "good"];
+    let args = [&args[..], &["--served-model-name", "broken"]].concat();
+    let error = common::server::refused_start("tiny-p16", &args, &[]);
     assert!(error.contains("broken"), "{error}");
 }

@@ -61,6 +61,16 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The process id (for signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -79,6 +89,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `serve` on fixture `model` with `args` and environment `env`, which must stop it before
+/// it listens: its standard error.
+pub fn refused_start(model: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_siglip-server"))
+        .args(["serve", "--port", "0", "--model"])
+        .arg(super::fixture(&format!("models/{model}")))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "it started: {stderr}");
+    assert!(output.stdout.is_empty(), "it listened first: {stderr}");
+    stderr
 }
 
 fn uuid_like() -> u128 {
