@@ -6,12 +6,10 @@
 use std::cell::RefCell;
 use std::ops::Range;
 
+use super::blocking::Blocking;
 use super::pack::{self, AlignedBuf};
 use super::tile::OutTile;
-use super::{
-    avx2, bf16, f32, CpuIsa, Dtype, Lhs, PackedRhs, Panels, Residual, KC_BF16, KC_F32, MR,
-    NC_PANELS, NR,
-};
+use super::{avx2, bf16, f32, CpuIsa, Dtype, Lhs, PackedRhs, Panels, Residual, MR, NR};
 
 /// Rows of a strip, the microkernel's tile height, at each level.
 const fn strip_rows(isa: CpuIsa) -> usize {
@@ -21,19 +19,12 @@ const fn strip_rows(isa: CpuIsa) -> usize {
     }
 }
 
-/// Rows per row block at each level: 8 strips of 14 = 112 for AVX-512, whose 112×512 output
-/// block (224 KiB) stays in L2 across k blocks; 16 strips of 6 = 96 for AVX2 (192 KiB).
-const fn row_block(isa: CpuIsa) -> usize {
-    match isa {
-        CpuIsa::Avx2 => avx2::MR * 16,
-        _ => MR * 8,
-    }
-}
-
-/// Runs the product on `threads` threads of the rayon pool (0 and 1: the calling thread).
+/// Runs the product on `threads` threads of the rayon pool (0 and 1: the calling thread),
+/// blocked by `sizes`.
 ///
 /// # Safety
 /// As [`super::matmul_raw`], with k > 0.
+#[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn run(
     lhs: Lhs,
     rhs: &PackedRhs,
@@ -42,6 +33,7 @@ pub(super) unsafe fn run(
     threads: usize,
     residual: Option<Residual>,
     epilogue: Option<fn(&mut [f32])>,
+    sizes: Blocking,
 ) {
     let (m, n) = (lhs.m, rhs.n);
     let job = Job {
@@ -51,6 +43,7 @@ pub(super) unsafe fn run(
         ldc,
         residual,
         epilogue,
+        sizes,
     };
     let strips = m.div_ceil(strip_rows(rhs.isa));
     let parts = split_work(m, strips, pack::panel_count(n), threads.max(1));
@@ -111,9 +104,16 @@ struct Job<'a> {
     /// Applied in place to each stretch of an output row once its last k block is in, while
     /// it is still in cache.
     epilogue: Option<fn(&mut [f32])>,
+    /// The cache blocking.
+    sizes: Blocking,
 }
 
 impl Job<'_> {
+    /// Rows per row block: whole strips of the level's tile height.
+    fn row_block(&self) -> usize {
+        self.sizes.row_strips * strip_rows(self.rhs.isa)
+    }
+
     /// The output tile for rows from `i0` and panel `q`, at k block offset `pc`.
     fn out_tile(&self, i0: usize, q: usize, pc: usize) -> OutTile {
         let j0 = q * NR;
@@ -148,7 +148,7 @@ impl Job<'_> {
     }
 
     /// Visits the strips of one row block × `panels` in cache-blocking order: column blocks
-    /// of NC_PANELS panels (the row block's output stays in L2 across k blocks), then k
+    /// of `nc_panels` panels (the row block's output stays in L2 across k blocks), then k
     /// blocks of `kc_max`, then strips of the level's tile height.
     fn for_each_strip(
         &self,
@@ -157,9 +157,9 @@ impl Job<'_> {
         kc_max: usize,
         mut visit: impl FnMut(Strip),
     ) {
-        let (k, mr) = (self.rhs.k, strip_rows(self.rhs.isa));
-        for col_block in panels.clone().step_by(NC_PANELS) {
-            let col_block = col_block..(col_block + NC_PANELS).min(panels.end);
+        let (k, mr, nc) = (self.rhs.k, strip_rows(self.rhs.isa), self.sizes.nc_panels);
+        for col_block in panels.clone().step_by(nc) {
+            let col_block = col_block..(col_block + nc).min(panels.end);
             for pc in (0..k).step_by(kc_max) {
                 for i0 in block.clone().step_by(mr) {
                     let (rows, kc) = ((block.end - i0).min(mr), (k - pc).min(kc_max));
@@ -198,9 +198,9 @@ impl Job<'_> {
         let k = self.rhs.k;
         let panel_len = pack::panel_len(k, Dtype::F32);
         let ld = padded_stride(k, 16);
-        let isa = self.rhs.isa;
-        with_row_block(&ROW_BLOCK_F32, rows.len().min(row_block(isa)) * ld, |buf| {
-            for block in row_blocks(rows, row_block(isa)) {
+        let (isa, rows_per_block) = (self.rhs.isa, self.row_block());
+        with_row_block(&ROW_BLOCK_F32, rows.len().min(rows_per_block) * ld, |buf| {
+            for block in row_blocks(rows, rows_per_block) {
                 for (i, dst) in block.clone().zip(buf.chunks_exact_mut(ld)) {
                     let row = lhs.row(i, k);
                     match &lhs.norm {
@@ -209,7 +209,8 @@ impl Job<'_> {
                     }
                 }
                 let a = buf.as_ptr();
-                self.for_each_strip(block.clone(), panels.clone(), KC_F32, |s| {
+                let kc = self.sizes.kc_f32;
+                self.for_each_strip(block.clone(), panels.clone(), kc, |s| {
                     let lhs = f32::LhsRows {
                         // SAFETY: the strip's rows lie in the block, pc < k <= ld.
                         a: unsafe { a.add((s.i0 - block.start) * ld + s.pc) },
@@ -241,7 +242,7 @@ impl Job<'_> {
         let ld = padded_stride(k, 32);
         // One normalised row at a time, when a LayerNorm comes first.
         let mut normed = vec![0f32; if lhs.norm.is_some() { k } else { 0 }];
-        let rows_per_block = row_block(self.rhs.isa);
+        let rows_per_block = self.row_block();
         with_row_block(
             &ROW_BLOCK_BF16,
             rows.len().min(rows_per_block) * ld,
@@ -292,7 +293,7 @@ impl Job<'_> {
         let k = self.rhs.k;
         assert!(a.len() >= (block.len() - 1) * ld + k.next_multiple_of(2));
         let panel_len = pack::panel_len(k, Dtype::Bf16);
-        self.for_each_strip(block.clone(), panels, KC_BF16, |s| {
+        self.for_each_strip(block.clone(), panels, self.sizes.kc_bf16, |s| {
             let pairs = s.kc.div_ceil(2);
             let lhs = bf16::LhsRows {
                 a: a[(s.i0 - block.start) * ld + s.pc..].as_ptr(),
@@ -422,6 +423,7 @@ pub(super) unsafe fn rounded_rows_times(
         ldc: out.1,
         residual: None,
         epilogue: None,
+        sizes: super::blocking::active(),
     };
     let panels = 0..pack::panel_count(rhs.n);
     // SAFETY: forwarded from this function's contract.

@@ -58,6 +58,8 @@ pub mod attention;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod bf16;
+pub mod blocking;
+pub mod calibrate;
 #[cfg(target_arch = "x86_64")]
 mod exp;
 #[cfg(target_arch = "x86_64")]
@@ -83,14 +85,6 @@ const MR: usize = 14;
 const _: () = assert!(MR == 14, "for_each_row! expands exactly MR rows");
 /// Columns of the microkernel tile and of a packed W panel (two zmm of f32).
 const NR: usize = 32;
-/// Depth of a k block for f32 (a 14×kc x strip is 14 KiB, a kc×32 panel 32 KiB).
-const KC_F32: usize = 256;
-/// Depth of a k block for bf16 (even): the hidden width 768 in one block, so each output tile
-/// is stored once; 2.5% faster on the image tower than 512 (a 14×768 strip is 21 KiB).
-const KC_BF16: usize = 768;
-/// Panels per column block: the kc×(32·NC_PANELS) W block (512 KiB f32, 768 KiB bf16) stays
-/// in L2.
-const NC_PANELS: usize = 16;
 
 /// Which element type the packed right-hand side holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +282,42 @@ fn into_slice(
     unsafe { matmul_raw(lhs, rhs, bias, out, out_stride, threads, residual, None) }
 }
 
+/// [`matmul`] (no bias, out at row stride n) with the cache blocking `sizes` rather than the
+/// active one: the calibration's timed product.
+///
+/// # Panics
+/// As [`matmul`].
+fn matmul_blocked(
+    x: &[f32],
+    m: usize,
+    rhs: &PackedRhs,
+    out: &mut [f32],
+    threads: usize,
+    sizes: blocking::Blocking,
+) {
+    let lhs = Lhs::rows(x, m, rhs.k, rhs.k, None);
+    if m == 0 || rhs.n == 0 || rhs.k == 0 {
+        return;
+    }
+    assert!(out.len() >= m * rhs.n, "out too short for {m}×{}", rhs.n);
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `out` holds the m×n region at row stride n (checked above); k > 0.
+    unsafe {
+        job::run(
+            lhs,
+            rhs,
+            None,
+            (out.as_mut_ptr(), rhs.n),
+            threads,
+            None,
+            None,
+            sizes,
+        )
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("no PackedRhs is made without the kernels ({threads} threads, {sizes})")
+}
+
 /// [`matmul`] into a new m×n row-major vector, which is written once and never zeroed first
 /// (zeroing the outputs cost about 4% of the bf16 image tower). With `norm`, each row of x
 /// is LayerNormed as it is packed (x itself is left as it is), which saves the LayerNorm its
@@ -458,7 +488,16 @@ unsafe fn matmul_raw(
     #[cfg(target_arch = "x86_64")]
     // SAFETY: forwarded from this function's contract.
     unsafe {
-        job::run(lhs, rhs, bias, (out, ldc), threads, residual, epilogue)
+        job::run(
+            lhs,
+            rhs,
+            bias,
+            (out, ldc),
+            threads,
+            residual,
+            epilogue,
+            blocking::active(),
+        )
     };
     #[cfg(not(target_arch = "x86_64"))]
     unreachable!("no PackedRhs is made without the kernels ({threads} threads)")

@@ -383,3 +383,15 @@ fn bf16_rounding_is_nearest_even() {
     assert!(bf16_to_f32(f32_to_bf16(f32::NAN)).is_nan());
     assert_eq!(bf16_to_f32(f32_to_bf16(f32::INFINITY)), f32::INFINITY);
 }
+
+/// A run under `SIGLIP_CPU_BLOCKING` (scripts/test.sh) tests those sizes, not the default ones.
+#[test]
+fn the_blocking_the_environment_names_is_in_use() {
+    use siglip_kernels::blocking::{self, BlockingRequest};
+    let Ok(text) = std::env::var("SIGLIP_CPU_BLOCKING") else {
+        return;
+    };
+    if let Ok(BlockingRequest::Fixed(sizes)) = text.parse() {
+        assert_eq!(blocking::active(), sizes);
+    }
+}

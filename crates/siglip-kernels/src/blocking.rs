@@ -1,0 +1,264 @@
+//! How the products are cut into blocks for the caches (k blocks, column blocks, row blocks),
+//! and where those sizes come from: the ones measured on Zen 4, sizes the settings pin
+//! (`SIGLIP_CPU_BLOCKING`, the server's `cpu_blocking`), or a short calibration at start-up
+//! that times candidates on this CPU ([`calibrate`]).
+//!
+//! The sizes change no result within a k block; a different `kc` changes where partial sums
+//! are stored, so results differ in the last bits between blockings (never between batched
+//! and unbatched requests of one process, which share one blocking).
+
+use std::sync::RwLock;
+
+use super::CpuIsa;
+
+/// The cache blocking of the products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    /// Depth of a k block in f32 products: a strip's kc slice of x stays in L1.
+    pub kc_f32: usize,
+    /// Depth of a k block in bf16 products (even).
+    pub kc_bf16: usize,
+    /// W panels of 32 columns per column block: the kc × 32·nc W block stays in L2.
+    pub nc_panels: usize,
+    /// Strips (of the level's tile height) per row block: the row block's output stays in L2
+    /// across k blocks.
+    pub row_strips: usize,
+}
+
+impl Blocking {
+    /// The sizes measured on Zen 4 (32 KiB L1d, 1 MiB L2): k blocks of 256 (f32) and 768
+    /// (bf16), column blocks of 16 panels (512 columns), row blocks of 8 AVX-512 strips (112
+    /// rows) or 16 AVX2 strips (96 rows).
+    pub const fn zen4(isa: CpuIsa) -> Self {
+        Self {
+            kc_f32: 256,
+            kc_bf16: 768,
+            nc_panels: 16,
+            row_strips: match isa {
+                CpuIsa::Avx2 => 16,
+                _ => 8,
+            },
+        }
+    }
+
+    /// Every size, as a float, for comparing blockings by ratio.
+    pub(crate) fn scale(&self) -> [f64; 4] {
+        [self.kc_f32, self.kc_bf16, self.nc_panels, self.row_strips].map(|v| v as f64)
+    }
+
+    /// The k block depth for `dtype`.
+    pub fn kc(&self, dtype: super::Dtype) -> usize {
+        match dtype {
+            super::Dtype::F32 => self.kc_f32,
+            super::Dtype::Bf16 => self.kc_bf16,
+        }
+    }
+
+    /// These sizes with the k block of `dtype` set to `kc`.
+    pub(crate) fn with_kc(self, dtype: super::Dtype, kc: usize) -> Self {
+        match dtype {
+            super::Dtype::F32 => Self { kc_f32: kc, ..self },
+            super::Dtype::Bf16 => Self {
+                kc_bf16: kc,
+                ..self
+            },
+        }
+    }
+
+    /// Checks that every size is usable: all at least 1, kc_bf16 even, none absurdly large.
+    pub(crate) fn check(self) -> Result<Self, String> {
+        let sizes = [
+            ("kc_f32", self.kc_f32, 1, 65536),
+            ("kc_bf16", self.kc_bf16, 2, 65536),
+            ("nc_panels", self.nc_panels, 1, 4096),
+            ("row_strips", self.row_strips, 1, 4096),
+        ];
+        for (name, value, least, most) in sizes {
+            if !(least..=most).contains(&value) {
+                return Err(format!("{name} = {value}: expected {least} to {most}"));
+            }
+        }
+        if !self.kc_bf16.is_multiple_of(2) {
+            return Err(format!(
+                "kc_bf16 = {}: expected an even number",
+                self.kc_bf16
+            ));
+        }
+        Ok(self)
+    }
+}
+
+impl std::fmt::Display for Blocking {
+    /// `kc_f32=256,kc_bf16=768,nc_panels=16,row_strips=8`, as the setting spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "kc_f32={},kc_bf16={},nc_panels={},row_strips={}",
+            self.kc_f32, self.kc_bf16, self.nc_panels, self.row_strips
+        )
+    }
+}
+
+/// How the blocking is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BlockingRequest {
+    /// The measured sizes on a CPU they were measured on (Zen 4), a calibration elsewhere.
+    #[default]
+    Auto,
+    /// A calibration at start-up, on any CPU.
+    Calibrate,
+    /// These sizes: the measured ones with the keys given replaced.
+    Fixed(Blocking),
+}
+
+impl std::str::FromStr for BlockingRequest {
+    type Err = String;
+
+    /// `auto`, `calibrate`, or comma-separated `key=value` pairs (keys `kc_f32`, `kc_bf16`,
+    /// `nc_panels`, `row_strips`) over the Zen 4 sizes of the best level this CPU has.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim().to_ascii_lowercase();
+        match text.as_str() {
+            "auto" => return Ok(Self::Auto),
+            "calibrate" => return Ok(Self::Calibrate),
+            _ => {}
+        }
+        let mut sizes = Blocking::zen4(super::isa::detected());
+        for pair in text.split(',') {
+            let (key, value) = pair.split_once('=').ok_or_else(|| {
+                format!(
+                    "cpu_blocking {text:?}: expected auto, calibrate or key=value pairs \
+                     (kc_f32, kc_bf16, nc_panels, row_strips), e.g. {}",
+                    Blocking::zen4(CpuIsa::Avx512)
+                )
+            })?;
+            let value: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| format!("cpu_blocking {key}: {value:?} is not a whole number"))?;
+            let slot = match key.trim() {
+                "kc_f32" => &mut sizes.kc_f32,
+                "kc_bf16" => &mut sizes.kc_bf16,
+                "nc_panels" => &mut sizes.nc_panels,
+                "row_strips" => &mut sizes.row_strips,
+                other => {
+                    return Err(format!(
+                        "cpu_blocking: unknown key {other:?}: expected kc_f32, kc_bf16, \
+                         nc_panels or row_strips"
+                    ))
+                }
+            };
+            *slot = value;
+        }
+        sizes
+            .check()
+            .map(Self::Fixed)
+            .map_err(|error| format!("cpu_blocking: {error}"))
+    }
+}
+
+impl std::fmt::Display for BlockingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Calibrate => f.write_str("calibrate"),
+            Self::Fixed(sizes) => sizes.fmt(f),
+        }
+    }
+}
+
+/// Where the blocking in use came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockingSource {
+    /// The sizes measured on this kind of CPU.
+    Measured,
+    /// A calibration on this machine.
+    Calibrated,
+    /// The settings.
+    Setting,
+}
+
+impl BlockingSource {
+    /// The name the log and the metrics use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Measured => "measured",
+            Self::Calibrated => "calibrated",
+            Self::Setting => "setting",
+        }
+    }
+}
+
+/// The blocking in use, once set or first read.
+static ACTIVE: RwLock<Option<(Blocking, BlockingSource)>> = RwLock::new(None);
+
+/// The blocking the products use: the one last [`set`], else `SIGLIP_CPU_BLOCKING` from the
+/// environment when it gives sizes, else the Zen 4 sizes for the active level. (`auto` and
+/// `calibrate` need a model's shapes: the server calibrates, see [`calibrate`].)
+///
+/// # Panics
+/// If nothing was set and `SIGLIP_CPU_BLOCKING` cannot be read: a test run asked for sizes
+/// it would silently not test.
+pub fn active() -> Blocking {
+    if let Some((sizes, _)) = *ACTIVE.read().unwrap_or_else(|e| e.into_inner()) {
+        return sizes;
+    }
+    let mut slot = ACTIVE.write().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(from_env).0
+}
+
+/// The blocking in use and where it came from.
+pub fn active_with_source() -> (Blocking, BlockingSource) {
+    let sizes = active();
+    let source = ACTIVE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .map_or(BlockingSource::Measured, |(_, source)| source);
+    (sizes, source)
+}
+
+/// Sets the blocking every later product uses.
+pub fn set(sizes: Blocking, source: BlockingSource) {
+    *ACTIVE.write().unwrap_or_else(|e| e.into_inner()) = Some((sizes, source));
+}
+
+/// `SIGLIP_CPU_BLOCKING`'s sizes, or the Zen 4 ones for the active level.
+fn from_env() -> (Blocking, BlockingSource) {
+    let measured = (
+        Blocking::zen4(super::isa::active()),
+        BlockingSource::Measured,
+    );
+    match std::env::var("SIGLIP_CPU_BLOCKING") {
+        Err(_) => measured,
+        Ok(text) if text.trim().is_empty() => measured,
+        Ok(text) => match text.parse::<BlockingRequest>() {
+            Ok(BlockingRequest::Fixed(sizes)) => (sizes, BlockingSource::Setting),
+            Ok(_) => measured,
+            Err(error) => panic!("SIGLIP_CPU_BLOCKING: {error}"),
+        },
+    }
+}
+
+/// Whether the Zen 4 sizes were measured on this kind of CPU: an AMD family 19h (Zen 3 and
+/// Zen 4) with AVX-512, which only Zen 4 has.
+pub fn measured_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // `__cpuid` is a safe function in recent Rust; the block keeps rust-version 1.89 building.
+        #[allow(unused_unsafe)]
+        // SAFETY: CPUID leaves 0 and 1 exist on every x86-64 CPU.
+        let (vendor, signature) = unsafe { (__cpuid(0), __cpuid(1)) };
+        // "AuthenticAMD", in the order CPUID returns it.
+        let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+        let base = (signature.eax >> 8) & 0xF;
+        let family = if base == 0xF {
+            base + ((signature.eax >> 20) & 0xFF)
+        } else {
+            base
+        };
+        amd && family == 0x19 && super::isa::detected() == CpuIsa::Avx512
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
