@@ -21,6 +21,11 @@ for level in $lower_levels; do
     SIGLIP_CPU_ISA=$level cargo test -p siglip --test model_parity --test siglip2_parity \
         --test long_texts
 done
+# The products against the f64 reference again under small cache blocks (SIGLIP_CPU_BLOCKING):
+# many k blocks, partial column blocks, one strip per row block. The server's blocking settings
+# and calibration are tested in tests/cpu_blocking.rs.
+SIGLIP_CPU_BLOCKING=kc_f32=40,kc_bf16=34,nc_panels=3,row_strips=1 \
+    cargo test -p siglip-kernels --test kernels_matmul
 # The workspace builds for aarch64 (cargo check; there is no ARM machine to run it on).
 bash scripts/aarch64-check.sh
 # The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.

@@ -10,6 +10,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use siglip::tokenizer::TextLowercase;
+use siglip_kernels::blocking::BlockingRequest;
 use siglip_kernels::{Dtype, IsaRequest};
 
 use crate::connections::ConnectionsConfig;
@@ -40,6 +41,11 @@ pub struct ServeConfig {
     /// `avx2` or `generic` (candle's products), at most what the CPU has.
     #[serde(deserialize_with = "from_name")]
     pub cpu_isa: IsaRequest,
+    /// The CPU products' cache blocking: `auto` (the sizes measured on Zen 4 there, a
+    /// calibration at start-up on other CPUs), `calibrate` (on any CPU), or sizes, e.g.
+    /// `kc_f32=256,kc_bf16=768,nc_panels=16,row_strips=8` (keys left out keep Zen 4's).
+    #[serde(deserialize_with = "from_name")]
+    pub cpu_blocking: BlockingRequest,
     /// Accepted `Authorization: Bearer` keys; empty means no authentication.
     pub api_keys: Vec<String>,
     /// A file of keys, one per line, added to `api_keys` (a mounted Secret).
@@ -209,6 +215,7 @@ impl Default for ServeConfig {
             device: "cpu".into(),
             dtype: Dtype::F32,
             cpu_isa: IsaRequest::Auto,
+            cpu_blocking: BlockingRequest::Auto,
             api_keys: Vec::new(),
             api_keys_file: None,
             trusted_proxies: Vec::new(),
@@ -319,6 +326,10 @@ pub struct ServeArgs {
     /// `avx2`, `generic`.
     #[arg(long, env = "SIGLIP_CPU_ISA")]
     pub cpu_isa: Option<IsaRequest>,
+    /// The CPU products' cache blocking: `auto`, `calibrate`, or sizes such as
+    /// `kc_f32=256,kc_bf16=768,nc_panels=16,row_strips=8`.
+    #[arg(long, env = "SIGLIP_CPU_BLOCKING")]
+    pub cpu_blocking: Option<BlockingRequest>,
     /// Lowercase prompts: `auto` (the checkpoint's `do_lower_case`), `true` or `false`.
     #[arg(long, env = "SIGLIP_TEXT_LOWERCASE")]
     pub text_lowercase: Option<TextLowercase>,
@@ -464,6 +475,7 @@ impl ServeConfig {
         set(&mut self.device, &args.device);
         set(&mut self.dtype, &args.dtype);
         set(&mut self.cpu_isa, &args.cpu_isa);
+        set(&mut self.cpu_blocking, &args.cpu_blocking);
         set(&mut self.text_lowercase, &args.text_lowercase);
         if args.max_num_patches.is_some() {
             self.max_num_patches = args.max_num_patches;

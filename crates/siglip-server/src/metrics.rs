@@ -1,6 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency histograms (queue, inference,
 //! total), batch sizes, queue depth and label-cache hits, and the CPU kernels' instruction
-//! set, rendered for `GET /metrics`.
+//! set and cache blocking, rendered for `GET /metrics`.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,6 +35,21 @@ pub struct ModelLabels {
     pub model: String,
 }
 
+/// The CPU products' cache blocking in use, and where it came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BlockingLabels {
+    /// k block depth of f32 products.
+    pub kc_f32: u64,
+    /// k block depth of bf16 products.
+    pub kc_bf16: u64,
+    /// Panels of 32 columns per column block.
+    pub nc_panels: u64,
+    /// Strips per row block.
+    pub row_strips: u64,
+    /// `measured`, `calibrated` or `setting`.
+    pub source: &'static str,
+}
+
 /// All metrics of one server.
 pub struct Metrics {
     registry: Registry,
@@ -54,6 +69,8 @@ pub struct Metrics {
     pub label_cache_hits: Family<ModelLabels, Counter>,
     /// Label-cache misses.
     pub label_cache_misses: Family<ModelLabels, Counter>,
+    /// 1 for the cache blocking in use, once the first model is loaded.
+    pub cpu_blocking: Family<BlockingLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -120,6 +137,12 @@ impl Default for Metrics {
                 siglip_kernels::isa::active().to_string(),
             )]),
         );
+        let cpu_blocking = Family::<BlockingLabels, Gauge>::default();
+        registry.register(
+            "cpu_blocking_info",
+            "Cache blocking of the CPU products in use (set when the first model has loaded)",
+            cpu_blocking.clone(),
+        );
         Self {
             registry,
             requests,
@@ -130,6 +153,7 @@ impl Default for Metrics {
             queue_depth,
             label_cache_hits,
             label_cache_misses,
+            cpu_blocking,
         }
     }
 }

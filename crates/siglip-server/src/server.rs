@@ -21,11 +21,13 @@ use axum::Router;
 
 use siglip::checkpoint::LoadOptions;
 use siglip::Checkpoint;
+use siglip_kernels::blocking::BlockingRequest;
 
 use crate::config::ServeConfig;
 use crate::connections;
 use crate::engine::Engine;
 use crate::error::ApiError;
+use crate::metrics::{BlockingLabels, Metrics};
 use crate::middleware::{
     authenticate, body_budget, close_if_body_unread, header_limits, openai_errors, record_metrics,
     request_id,
@@ -113,6 +115,35 @@ pub async fn shutdown_signal(state: Arc<AppState>) {
     state.shutting_down.store(true, Ordering::SeqCst);
 }
 
+/// Sets the CPU products' cache blocking as `request` says (a calibration on `checkpoint`'s
+/// image-tower products where it calls for one), logs it and shows it in `metrics`.
+fn choose_blocking(
+    request: BlockingRequest,
+    checkpoint: &Checkpoint,
+    dtype: siglip_kernels::Dtype,
+    metrics: &Metrics,
+) {
+    if let Some(calibration) = checkpoint.choose_cpu_blocking(request, dtype) {
+        tracing::info!(
+            candidates = calibration.trials.len(),
+            seconds = format!("{:.2}", calibration.seconds),
+            "CPU blocking calibrated on the first model's MLP products"
+        );
+    }
+    let (sizes, source) = siglip_kernels::blocking::active_with_source();
+    tracing::info!(%sizes, source = source.as_str(), requested = %request, "CPU blocking");
+    metrics
+        .cpu_blocking
+        .get_or_create(&BlockingLabels {
+            kc_f32: sizes.kc_f32 as u64,
+            kc_bf16: sizes.kc_bf16 as u64,
+            nc_panels: sizes.nc_panels as u64,
+            row_strips: sizes.row_strips as u64,
+            source: source.as_str(),
+        })
+        .set(1);
+}
+
 /// Binds, serves, loads the models in the background (one after another), and shuts down
 /// gracefully. Every model's files are resolved before binding, so a missing one fails at once.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
@@ -161,9 +192,14 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
     let loader = {
         let state = state.clone();
         tokio::spawn(async move {
-            for ((model, files), served) in models.into_iter().zip(files).zip(&state.models) {
+            let loads = models.into_iter().zip(files).zip(&state.models);
+            for (index, ((model, files), served)) in loads.enumerate() {
                 let name = model.served_model_name.clone();
                 let device = device.clone();
+                // Chosen once, on the first model, before any engine runs: the products of
+                // every model share one blocking.
+                let blocking = (index == 0 && device.is_cpu())
+                    .then(|| (state.config.cpu_blocking, state.metrics.clone()));
                 let options = LoadOptions {
                     dtype: model.dtype,
                     text_lowercase: model.text_lowercase,
@@ -172,6 +208,9 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
                 let checkpoint = tokio::task::spawn_blocking(move || {
                     let (start, before) = (Instant::now(), resident_bytes());
                     let checkpoint = Checkpoint::from_files_with(&files, &device, options)?;
+                    if let Some((request, metrics)) = blocking {
+                        choose_blocking(request, &checkpoint, options.dtype, &metrics);
+                    }
                     warm_up(&checkpoint)?;
                     siglip_kernels::memory::keep_freed_memory();
                     let held = resident_bytes().saturating_sub(before);

@@ -226,14 +226,7 @@ async fn models_health_ready_metrics_and_request_ids() {
     assert_eq!(status, 200);
     let scores = body["data"][0]["scores"].as_array().unwrap();
     assert_eq!(scores[0]["logit"], scores[1]["logit"]);
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     for name in [
         "siglip_requests_total",
         "siglip_request_duration_seconds",
@@ -241,6 +234,7 @@ async fn models_health_ready_metrics_and_request_ids() {
         "siglip_inference_seconds",
         "siglip_batch_size",
         "siglip_queue_depth",
+        "siglip_cpu_blocking_info",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }

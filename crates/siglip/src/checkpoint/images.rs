@@ -58,6 +58,30 @@ impl Checkpoint {
         }
     }
 
+    /// Sets the CPU kernels' cache blocking as `request` says, for products in `dtype` on the
+    /// products' threads. Where it calls for a calibration, that times this checkpoint's
+    /// image-tower MLP products for one image (its tokens × hidden → intermediate, and back),
+    /// which take most of the tower's time; the calibration is returned.
+    pub fn choose_cpu_blocking(
+        &self,
+        request: siglip_kernels::blocking::BlockingRequest,
+        dtype: crate::model::Dtype,
+    ) -> Option<siglip_kernels::calibrate::Calibration> {
+        let threads = candle_core::utils::get_num_threads();
+        siglip_kernels::calibrate::apply(request, dtype, &self.calibration_shapes(), threads)
+    }
+
+    /// The image tower's MLP products for one image.
+    fn calibration_shapes(&self) -> [siglip_kernels::calibrate::Shape; 2] {
+        let vision = &self.model.config().vision_config;
+        let m = self
+            .default_max_num_patches()
+            .unwrap_or_else(|| vision.fixed_patches());
+        let (hidden, intermediate) = (vision.hidden_size, vision.intermediate_size);
+        [(hidden, intermediate), (intermediate, hidden)]
+            .map(|(k, n)| siglip_kernels::calibrate::Shape { m, k, n })
+    }
+
     /// One image as the image tower reads it. `max_num_patches` overrides a NaFlex
     /// checkpoint's default (it must be at least 1); a fixed-size one ignores it.
     pub fn pixels(
