@@ -4,44 +4,13 @@
 
 mod common;
 
-use common::logit_of;
 use common::server::{refused_start, Server};
-use serde_json::json;
 
-/// Starts the server with `args` and checks one classification against transformers' logits;
+/// Starts the server with `args`, checks one classification against transformers' logits, and
 /// returns the `/metrics` line of the blocking.
 async fn serves_transformers_logits(args: &[&str]) -> String {
-    let outputs = common::reference_json("outputs.json");
-    let case = &outputs[0];
-    assert_eq!(case["model"], "tiny-p16");
-    let labels: Vec<&str> = case["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    let image = case["images"][0].as_str().unwrap();
-    let expected = common::float_rows(&case["logits_per_image"])[0].clone();
     let server = Server::start("tiny-p16", args, None);
-    let body = json!({
-        "image": common::data_url(&format!("images/{image}")),
-        "labels": labels,
-    });
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/classify"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{args:?}");
-    let answer: serde_json::Value = response.json().await.unwrap();
-    for (label, want) in labels.iter().zip(&expected) {
-        let got = logit_of(&answer["data"][0], label);
-        assert!(
-            (got - want).abs() <= 1e-4,
-            "{args:?} {label}: {got} vs {want}"
-        );
-    }
+    common::classifies_as_transformers(&server, &format!("{args:?}")).await;
     let metrics = server.metrics().await;
     let lines: Vec<&str> = metrics
         .lines()

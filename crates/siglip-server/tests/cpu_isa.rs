@@ -4,46 +4,14 @@
 
 mod common;
 
-use common::logit_of;
 use common::server::{refused_start, Server};
-use serde_json::json;
 use siglip_kernels::{isa, CpuIsa};
 
 #[tokio::test]
 async fn every_level_this_cpu_has_serves_transformers_logits_and_says_which() {
-    let outputs = common::reference_json("outputs.json");
-    let case = &outputs[0];
-    assert_eq!(case["model"], "tiny-p16");
-    let labels: Vec<&str> = case["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
-    let image = case["images"][0].as_str().unwrap();
-    let expected = common::float_rows(&case["logits_per_image"])[0].clone();
-    let client = reqwest::Client::new();
     for level in CpuIsa::ALL.into_iter().filter(|l| *l <= isa::detected()) {
         let server = Server::start("tiny-p16", &["--cpu-isa", level.as_str()], None);
-        let body = json!({
-            "image": common::data_url(&format!("images/{image}")),
-            "labels": labels,
-        });
-        let response = client
-            .post(server.url("/v1/classify"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "{level}");
-        let answer: serde_json::Value = response.json().await.unwrap();
-        for (label, want) in labels.iter().zip(&expected) {
-            let got = logit_of(&answer["data"][0], label);
-            assert!(
-                (got - want).abs() <= 1e-4,
-                "{level} {label}: {got} vs {want}"
-            );
-        }
+        common::classifies_as_transformers(&server, level.as_str()).await;
         let metrics = server.metrics().await;
         let gauge = format!("siglip_cpu_isa_info{{isa=\"{level}\"}} 1");
         assert!(metrics.contains(&gauge), "{gauge} missing:\n{metrics}");

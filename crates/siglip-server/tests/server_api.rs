@@ -27,18 +27,8 @@ async fn classify_and_embeddings_match_transformers() {
     for case in outputs.as_array().unwrap() {
         let model = case["model"].as_str().unwrap();
         let server = Server::start(model, &[], None);
-        let labels: Vec<&str> = case["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
-        let names: Vec<&str> = case["images"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i.as_str().unwrap())
-            .collect();
+        let labels = common::strings(&case["labels"]);
+        let names = common::strings(&case["images"]);
         let images: Vec<String> = names
             .iter()
             .map(|n| common::data_url(&reference_image(n)))

@@ -32,12 +32,7 @@ async fn each_model_answers_as_it_does_alone() {
             "tiny-p16" => "p16",
             _ => "p14",
         };
-        let labels: Vec<&str> = case["labels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l.as_str().unwrap())
-            .collect();
+        let labels = common::strings(&case["labels"]);
         let images: Vec<String> = case["images"]
             .as_array()
             .unwrap()

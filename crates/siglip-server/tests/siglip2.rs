@@ -344,12 +344,7 @@ async fn siglip_1_and_2_side_by_side_answer_as_alone() {
         .iter()
         .find(|c| c["model"] == "tiny-p16")
         .unwrap();
-    let labels: Vec<&str> = case["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap())
-        .collect();
+    let labels = common::strings(&case["labels"]);
     for (i, image) in case["images"].as_array().unwrap().iter().enumerate() {
         let url = common::data_url(&format!("images/{}", image.as_str().unwrap()));
         let body: Value = client
