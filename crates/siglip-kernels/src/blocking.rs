@@ -67,28 +67,22 @@ impl Blocking {
             },
         }
     }
+}
 
-    /// Checks that every size is usable: all at least 1, kc_bf16 even, none absurdly large.
-    pub(crate) fn check(self) -> Result<Self, String> {
-        let sizes = [
-            ("kc_f32", self.kc_f32, 1, 65536),
-            ("kc_bf16", self.kc_bf16, 2, 65536),
-            ("nc_panels", self.nc_panels, 1, 4096),
-            ("row_strips", self.row_strips, 1, 4096),
-        ];
-        for (name, value, least, most) in sizes {
-            if !(least..=most).contains(&value) {
-                return Err(format!("{name} = {value}: expected {least} to {most}"));
-            }
-        }
-        if !self.kc_bf16.is_multiple_of(2) {
-            return Err(format!(
-                "kc_bf16 = {}: expected an even number",
-                self.kc_bf16
-            ));
-        }
-        Ok(self)
+/// Checks that the size named `name` is usable: at least 1 (2 for `kc_bf16`, which must be
+/// even), none absurdly large.
+fn check_size(name: &str, value: usize) -> Result<(), String> {
+    let (least, most) = match name {
+        "kc_f32" | "kc_bf16" => (1 + usize::from(name == "kc_bf16"), 65536),
+        _ => (1, 4096),
+    };
+    if !(least..=most).contains(&value) {
+        return Err(format!("{name} = {value}: expected {least} to {most}"));
     }
+    if name == "kc_bf16" && !value.is_multiple_of(2) {
+        return Err(format!("{name} = {value}: expected an even number"));
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Blocking {
@@ -110,15 +104,52 @@ pub enum BlockingRequest {
     Auto,
     /// A calibration at start-up, on any CPU.
     Calibrate,
-    /// These sizes: the measured ones with the keys given replaced.
-    Fixed(Blocking),
+    /// These sizes, over the measured ones of the level in use.
+    Pinned(PinnedSizes),
+}
+
+/// The sizes a setting gives; the others stay those measured for the level the kernels run at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PinnedSizes {
+    /// `kc_f32`, if given.
+    pub kc_f32: Option<usize>,
+    /// `kc_bf16`, if given.
+    pub kc_bf16: Option<usize>,
+    /// `nc_panels`, if given.
+    pub nc_panels: Option<usize>,
+    /// `row_strips`, if given.
+    pub row_strips: Option<usize>,
+}
+
+impl PinnedSizes {
+    /// `base` with these sizes in place.
+    pub fn over(self, base: Blocking) -> Blocking {
+        Blocking {
+            kc_f32: self.kc_f32.unwrap_or(base.kc_f32),
+            kc_bf16: self.kc_bf16.unwrap_or(base.kc_bf16),
+            nc_panels: self.nc_panels.unwrap_or(base.nc_panels),
+            row_strips: self.row_strips.unwrap_or(base.row_strips),
+        }
+    }
+
+    /// Each size given, with its key.
+    fn given(&self) -> impl Iterator<Item = (&'static str, usize)> {
+        [
+            ("kc_f32", self.kc_f32),
+            ("kc_bf16", self.kc_bf16),
+            ("nc_panels", self.nc_panels),
+            ("row_strips", self.row_strips),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value?)))
+    }
 }
 
 impl std::str::FromStr for BlockingRequest {
     type Err = String;
 
     /// `auto`, `calibrate`, or comma-separated `key=value` pairs (keys `kc_f32`, `kc_bf16`,
-    /// `nc_panels`, `row_strips`) over the Zen 4 sizes of the best level this CPU has.
+    /// `nc_panels`, `row_strips`).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim().to_ascii_lowercase();
         match text.as_str() {
@@ -126,7 +157,7 @@ impl std::str::FromStr for BlockingRequest {
             "calibrate" => return Ok(Self::Calibrate),
             _ => {}
         }
-        let mut sizes = Blocking::zen4(super::isa::detected());
+        let mut sizes = PinnedSizes::default();
         for pair in text.split(',') {
             let (key, value) = pair.split_once('=').ok_or_else(|| {
                 format!(
@@ -135,11 +166,12 @@ impl std::str::FromStr for BlockingRequest {
                     Blocking::zen4(CpuIsa::Avx512)
                 )
             })?;
+            let key = key.trim();
             let value: usize = value
                 .trim()
                 .parse()
                 .map_err(|_| format!("cpu_blocking {key}: {value:?} is not a whole number"))?;
-            let slot = match key.trim() {
+            let slot = match key {
                 "kc_f32" => &mut sizes.kc_f32,
                 "kc_bf16" => &mut sizes.kc_bf16,
                 "nc_panels" => &mut sizes.nc_panels,
@@ -151,12 +183,10 @@ impl std::str::FromStr for BlockingRequest {
                     ))
                 }
             };
-            *slot = value;
+            check_size(key, value).map_err(|error| format!("cpu_blocking: {error}"))?;
+            *slot = Some(value);
         }
-        sizes
-            .check()
-            .map(Self::Fixed)
-            .map_err(|error| format!("cpu_blocking: {error}"))
+        Ok(Self::Pinned(sizes))
     }
 }
 
@@ -165,7 +195,10 @@ impl std::fmt::Display for BlockingRequest {
         match self {
             Self::Auto => f.write_str("auto"),
             Self::Calibrate => f.write_str("calibrate"),
-            Self::Fixed(sizes) => sizes.fmt(f),
+            Self::Pinned(sizes) => {
+                let pairs: Vec<String> = sizes.given().map(|(k, v)| format!("{k}={v}")).collect();
+                f.write_str(&pairs.join(","))
+            }
         }
     }
 }
@@ -225,17 +258,15 @@ pub fn set(sizes: Blocking, source: BlockingSource) {
     *ACTIVE.write().unwrap_or_else(|e| e.into_inner()) = Some((sizes, source));
 }
 
-/// `SIGLIP_CPU_BLOCKING`'s sizes, or the Zen 4 ones for the active level.
+/// `SIGLIP_CPU_BLOCKING`'s sizes, or the Zen 4 ones, for the active level.
 fn from_env() -> (Blocking, BlockingSource) {
-    let measured = (
-        Blocking::zen4(super::isa::active()),
-        BlockingSource::Measured,
-    );
+    let level = Blocking::zen4(super::isa::active());
+    let measured = (level, BlockingSource::Measured);
     match std::env::var("SIGLIP_CPU_BLOCKING") {
         Err(_) => measured,
         Ok(text) if text.trim().is_empty() => measured,
         Ok(text) => match text.parse::<BlockingRequest>() {
-            Ok(BlockingRequest::Fixed(sizes)) => (sizes, BlockingSource::Setting),
+            Ok(BlockingRequest::Pinned(sizes)) => (sizes.over(level), BlockingSource::Setting),
             Ok(_) => measured,
             Err(error) => panic!("SIGLIP_CPU_BLOCKING: {error}"),
         },
@@ -264,4 +295,44 @@ pub fn measured_here() -> bool {
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_sizes_replace_only_the_keys_given_at_the_level_in_use() {
+        let request: BlockingRequest = " kc_f32=128, row_strips = 3".parse().unwrap();
+        assert_eq!(request.to_string(), "kc_f32=128,row_strips=3");
+        let BlockingRequest::Pinned(sizes) = request else {
+            panic!("{request:?}")
+        };
+        for isa in CpuIsa::ALL {
+            let level = Blocking::zen4(isa);
+            let pinned = sizes.over(level);
+            assert_eq!((pinned.kc_f32, pinned.row_strips), (128, 3));
+            assert_eq!(
+                (pinned.kc_bf16, pinned.nc_panels),
+                (level.kc_bf16, level.nc_panels)
+            );
+        }
+        assert_eq!("AUTO".parse(), Ok(BlockingRequest::Auto));
+        assert_eq!("calibrate".parse(), Ok(BlockingRequest::Calibrate));
+    }
+
+    #[test]
+    fn unusable_sizes_are_refused_with_the_reason() {
+        for (text, reason) in [
+            ("kc_bf16=7", "kc_bf16 = 7: expected an even number"),
+            ("kc_bf16=0", "kc_bf16 = 0: expected 2 to 65536"),
+            ("nc_panels=5000", "nc_panels = 5000: expected 1 to 4096"),
+            ("row_strips=-1", "is not a whole number"),
+            ("mr=4", "unknown key \"mr\""),
+            ("fast", "expected auto, calibrate or key=value pairs"),
+        ] {
+            let error = text.parse::<BlockingRequest>().unwrap_err();
+            assert!(error.contains(reason), "{text}: {error}");
+        }
+    }
 }
