@@ -26,6 +26,9 @@ done
 # and calibration are tested in tests/cpu_blocking.rs.
 SIGLIP_CPU_BLOCKING=kc_f32=40,kc_bf16=34,nc_panels=3,row_strips=1 \
     cargo test -p siglip-kernels --test kernels_matmul
+# The calibration's benchmark (benches/README.md section 11) still runs, on small shapes.
+cargo run --quiet -p siglip-kernels --example calibrate -- --repeat 2 --tokens 20 --hidden 64 \
+    --intermediate 96
 # The workspace builds for aarch64 (cargo check; there is no ARM machine to run it on).
 bash scripts/aarch64-check.sh
 # The pure-Rust JPEG decoder (the libjpeg feature off) still builds and stays within its bounds.
