@@ -236,21 +236,16 @@ static ACTIVE: RwLock<Option<(Blocking, BlockingSource)>> = RwLock::new(None);
 /// If nothing was set and `SIGLIP_CPU_BLOCKING` cannot be read: a test run asked for sizes
 /// it would silently not test.
 pub fn active() -> Blocking {
-    if let Some((sizes, _)) = *ACTIVE.read().unwrap_or_else(|e| e.into_inner()) {
-        return sizes;
-    }
-    let mut slot = ACTIVE.write().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(from_env).0
+    active_with_source().0
 }
 
-/// The blocking in use and where it came from.
+/// The blocking in use ([`active`]) and where it came from.
 pub fn active_with_source() -> (Blocking, BlockingSource) {
-    let sizes = active();
-    let source = ACTIVE
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .map_or(BlockingSource::Measured, |(_, source)| source);
-    (sizes, source)
+    if let Some(active) = *ACTIVE.read().unwrap_or_else(|e| e.into_inner()) {
+        return active;
+    }
+    let mut slot = ACTIVE.write().unwrap_or_else(|e| e.into_inner());
+    *slot.get_or_insert_with(from_env)
 }
 
 /// Sets the blocking every later product uses.

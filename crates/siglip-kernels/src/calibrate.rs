@@ -1,6 +1,7 @@
 //! The start-up calibration of the cache blocking: times candidate sizes on a model's largest
-//! products, on this CPU and its threads, and keeps a candidate only where it beats the sizes
-//! in use by a clear margin, so that timing noise does not move the choice.
+//! products, on this CPU and its threads, and of the candidates within a small margin of the
+//! fastest keeps the one nearest the sizes in use, so that timing noise does not move the
+//! choice.
 
 use std::time::Instant;
 
@@ -80,7 +81,7 @@ pub fn apply(
 /// nothing to time.
 pub fn calibrate(dtype: Dtype, shapes: &[Shape], threads: usize) -> Option<Calibration> {
     let start = Instant::now();
-    let products = shapes
+    let mut products = shapes
         .iter()
         .filter(|s| s.m > 0 && s.k > 0 && s.n > 0)
         .map(|&shape| Product::new(shape, dtype))
@@ -90,11 +91,11 @@ pub fn calibrate(dtype: Dtype, shapes: &[Shape], threads: usize) -> Option<Calib
     }
     let mut chosen = Blocking::zen4(super::isa::active());
     // Faults the buffers in and wakes the thread pool.
-    time(&products, chosen, threads);
+    time(&mut products, chosen, threads);
     let mut trials = Vec::new();
     for block in [Block::K, Block::Columns, Block::Rows] {
         let candidates = block.candidates(chosen, dtype);
-        let timed = time_candidates(&products, &candidates, threads);
+        let timed = time_candidates(&mut products, &candidates, threads);
         chosen = nearest_of_the_fastest(chosen, &timed);
         trials.extend(timed);
     }
@@ -122,14 +123,18 @@ impl Block {
             Self::Columns => sizes.nc_panels,
             Self::Rows => sizes.row_strips,
         };
+        let usable = |v: usize| match (self, dtype) {
+            (Self::K, Dtype::Bf16) => v.max(1).next_multiple_of(2),
+            _ => v.max(1),
+        };
         let mut values = [value / 2, value * 3 / 4, value, value * 3 / 2, value * 2]
-            .map(|v| v.max(1))
+            .map(usable)
             .to_vec();
         values.dedup();
         values
             .into_iter()
             .map(|value| match self {
-                Self::K => sizes.with_kc(dtype, value.next_multiple_of(2)),
+                Self::K => sizes.with_kc(dtype, value),
                 Self::Columns => Blocking {
                     nc_panels: value,
                     ..sizes
@@ -172,7 +177,11 @@ fn nearest_of_the_fastest(current: Blocking, timed: &[Trial]) -> Blocking {
 }
 
 /// Each candidate's fastest time over [`ROUNDS`] rounds.
-fn time_candidates(products: &[Product], candidates: &[Blocking], threads: usize) -> Vec<Trial> {
+fn time_candidates(
+    products: &mut [Product],
+    candidates: &[Blocking],
+    threads: usize,
+) -> Vec<Trial> {
     let mut best = vec![f64::INFINITY; candidates.len()];
     for _ in 0..ROUNDS {
         for (sizes, best) in candidates.iter().zip(&mut best) {
@@ -187,15 +196,14 @@ fn time_candidates(products: &[Product], candidates: &[Blocking], threads: usize
 }
 
 /// Seconds to run every product once with `sizes`.
-fn time(products: &[Product], sizes: Blocking, threads: usize) -> f64 {
+fn time(products: &mut [Product], sizes: Blocking, threads: usize) -> f64 {
     let start = Instant::now();
     for product in products {
-        let mut out = product.out.borrow_mut();
         super::matmul_blocked(
             &product.x,
             product.shape.m,
             &product.w,
-            &mut out,
+            &mut product.out,
             threads,
             sizes,
         );
@@ -208,7 +216,7 @@ struct Product {
     shape: Shape,
     x: Vec<f32>,
     w: PackedRhs,
-    out: std::cell::RefCell<Vec<f32>>,
+    out: Vec<f32>,
 }
 
 impl Product {
@@ -223,7 +231,7 @@ impl Product {
             shape,
             x: values(shape.m * shape.k, 2),
             w: PackedRhs::pack(&w, shape.n, shape.k, shape.k, 1, dtype)?,
-            out: std::cell::RefCell::new(vec![0.0; shape.m * shape.n]),
+            out: vec![0.0; shape.m * shape.n],
         })
     }
 }
@@ -315,5 +323,14 @@ mod tests {
         let strips = Block::Rows.candidates(sizes, Dtype::F32);
         let strips: Vec<_> = strips.iter().map(|s| s.row_strips).collect();
         assert_eq!(strips, [4, 6, 8, 12, 16]);
+        let small_k = Block::K.candidates(
+            Blocking {
+                kc_bf16: 2,
+                ..sizes
+            },
+            Dtype::Bf16,
+        );
+        let small_k: Vec<_> = small_k.iter().map(|s| s.kc_bf16).collect();
+        assert_eq!(small_k, [2, 4]);
     }
 }

@@ -1,5 +1,6 @@
-//! The AVX-512 f32 microkernel (the AVX2 one is in `avx2`): a ROWS×32 output tile (ROWS ≤ 14) held in 2·ROWS zmm accumulators,
-//! each k step broadcasting one x element per row and loading one 32-wide row of a W panel.
+//! The AVX-512 f32 microkernel (the AVX2 one is in `avx2`): a ROWS×32 output tile (ROWS ≤ 14)
+//! held in 2·ROWS zmm accumulators, each k step broadcasting one x element per row and loading
+//! one 32-wide row of a W panel.
 
 use std::arch::x86_64::*;
 
