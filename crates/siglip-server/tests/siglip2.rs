@@ -27,15 +27,6 @@ fn reference(model: &str) -> Value {
         .unwrap()
 }
 
-fn labels(reference: &Value) -> Vec<String> {
-    reference["labels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l.as_str().unwrap().to_string())
-        .collect()
-}
-
 fn model_dir(model: &str) -> String {
     common::fixture(&format!("siglip2/models/{model}"))
         .to_str()
@@ -56,11 +47,11 @@ fn image_part(name: &str) -> reqwest::multipart::Part {
 /// Every image's logits, one multipart request each, against the reference `variant`.
 async fn check_every_image(server: &Server, model: Option<&str>, reference: &Value, variant: &str) {
     let client = reqwest::Client::new();
-    let labels = labels(reference);
+    let labels = common::strings(&reference["labels"]);
     for (name, expected) in reference["images"].as_object().unwrap() {
         let mut form = reqwest::multipart::Form::new().part("image", image_part(name));
         for label in &labels {
-            form = form.text("labels", label.clone());
+            form = form.text("labels", label.to_string());
         }
         if let Some(model) = model {
             form = form.text("model", model.to_string());
@@ -137,7 +128,7 @@ async fn text_lowercase_false_gives_transformers_fixres_ids_exactly() {
     let reference = reference("tiny-fixres-gemma");
     // JSON this time: the image as a data URL.
     let client = reqwest::Client::new();
-    let labels = labels(&reference);
+    let labels = common::strings(&reference["labels"]);
     for (name, expected) in reference["images"].as_object().unwrap() {
         let body = json!({"image": common::data_url(&format!("images/{name}")), "labels": labels});
         let response = client
@@ -287,14 +278,14 @@ fn classify_command_prints_transformers_logits() {
         ),
     ] {
         let reference = reference(model);
-        let labels = labels(&reference);
+        let labels = common::strings(&reference["labels"]);
         let images: Vec<&String> = reference["images"].as_object().unwrap().keys().collect();
         let output = Command::new(env!("CARGO_BIN_EXE_siglip-server"))
             .arg("classify")
             .arg("--model")
             .arg(model_dir(model))
             .args(&args)
-            .args(labels.iter().flat_map(|l| ["--label", l.as_str()]))
+            .args(labels.iter().flat_map(|l| ["--label", l]))
             .args(
                 images
                     .iter()
